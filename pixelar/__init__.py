@@ -1,0 +1,28 @@
+"""pixelar: generate images one pixel at a time with small MLPs (after "Generating Pixels One by One").
+
+The Python API in one screen::
+
+    import pixelar
+    model = pixelar.load_checkpoint("checkpoints/v3.safetensors")
+    trace = pixelar.sample(model, 16, labels=7, temperature=1.0, seed=0)
+    trace.tokens        # (16, 784) chosen intensity bins, raster order
+    trace.entropy       # (16, 784) bits, per step
+    pixelar.evaluate(model, pixelar.load_dataset("mnist-5k"))   # held-out bits per pixel
+
+    model = pixelar.build_model("v3")
+    pixelar.train(model, pixelar.load_dataset("mnist-5k"), pixelar.TrainConfig(steps=500))
+    pixelar.save_checkpoint(model, "my-v3.safetensors", dataset="mnist-5k")
+"""
+from .checkpoints import CheckpointError, load_checkpoint, read_metadata, save_checkpoint
+from .data import DataUnavailable, Dataset, Split, dequantize, load_dataset, quantize
+from .device import pick_device
+from .evaluation import evaluate, nll_map, pixel_nll_bits
+from .models import MODELS, build_model, count_parameters
+from .sampling import Trace, sample
+from .training import TrainConfig, TrainEvent, TrainResult, train
+
+__all__ = [
+    "CheckpointError", "DataUnavailable", "Dataset", "MODELS", "Split", "Trace", "TrainConfig", "TrainEvent",
+    "TrainResult", "build_model", "count_parameters", "dequantize", "evaluate", "load_checkpoint", "load_dataset",
+    "nll_map", "pick_device", "pixel_nll_bits", "quantize", "read_metadata", "sample", "save_checkpoint", "train",
+]

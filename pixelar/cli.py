@@ -1,0 +1,188 @@
+"""``python -m pixelar``: list models, train, sample and evaluate from the command line."""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import checkpoints, data, models, render
+from .device import pick_device
+from .evaluation import evaluate
+from .sampling import sample
+from .training import LR_SCHEDULES, TrainConfig, TrainEvent, train
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a bad argument in one line (and the exit status 2)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except (ValueError, data.DataUnavailable, checkpoints.CheckpointError, OSError) as error:
+        print(f"pixelar {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="python -m pixelar", description="Autoregressive pixel-by-pixel image generation with MLPs.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    p = sub.add_parser("models", help="list the models and their parameter counts")
+    p.set_defaults(run=cmd_models)
+
+    p = sub.add_parser("train", help="train a model and save a checkpoint")
+    p.add_argument("--model", choices=list(models.MODELS), default="v3", help="which model (default v3)")
+    p.add_argument("--dataset", choices=data.DATASET_NAMES, default="mnist-5k", help="data set (default mnist-5k, offline)")
+    p.add_argument("--data-root", default=str(data.DEFAULT_ROOT), help="where downloaded data sets live (default data/)")
+    p.add_argument("--out", required=True, help="checkpoint file to write (.safetensors)")
+    g = p.add_argument_group("budget")
+    g.add_argument("--steps", type=int, default=2000, help="optimiser steps (default 2000)")
+    g.add_argument("--batch-size", type=int, default=512, help="(image, pixel) pairs per step (default 512, the seed's)")
+    g.add_argument("--lr", type=float, default=None, help="learning rate (default: the seed's, 1e-3)")
+    g.add_argument("--weight-decay", type=float, default=None, help="AdamW weight decay (default: the seed's for the model)")
+    g.add_argument("--schedule", choices=LR_SCHEDULES, default="constant", help="learning-rate schedule (default constant, the seed's)")
+    g = p.add_argument_group("model shape")
+    g.add_argument("--k", type=int, default=16, help="intensity bins, 2..256 (default 16)")
+    g.add_argument("--hidden", type=int, default=1024, help="hidden width (default 1024)")
+    g.add_argument("--context", type=int, default=28, help="previous pixels seen (default 28)")
+    g = p.add_argument_group("run")
+    g.add_argument("--device", default="auto", help="auto (CUDA, MPS, else CPU), cpu, cuda, mps")
+    g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    g.add_argument("--eval-every", type=int, default=500, help="steps between held-out checks (default 500)")
+    g.add_argument("--eval-images", type=int, default=50, help="held-out images per check (default 50)")
+    g.add_argument("--final-eval-images", type=int, default=None, help="held-out images for the NLL stored in the checkpoint (default all)")
+    p.set_defaults(run=cmd_train)
+
+    p = sub.add_parser("sample", help="generate images from a checkpoint")
+    p.add_argument("--checkpoint", required=True, help="checkpoint file")
+    p.add_argument("--n", type=int, default=16, help="number of images (default 16)")
+    p.add_argument("--digit", type=int, default=None, help="class to generate, 0-9 (class-conditional models; default: cycle)")
+    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature, > 0 (default 1.0)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--out", default="samples.png", help="grid picture to write (default samples.png)")
+    p.add_argument("--columns", type=int, default=None, help="grid columns (default: square)")
+    p.add_argument("--scale", type=int, default=4, help="screen pixels per image pixel (default 4)")
+    p.add_argument("--gif", default=None, help="also write an animated GIF of the first image being drawn")
+    p.add_argument("--npy", default=None, help="also write the tokens (n, 784) as a .npy file")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
+    p.set_defaults(run=cmd_sample)
+
+    p = sub.add_parser("evaluate", help="held-out negative log-likelihood of a checkpoint, in bits per pixel")
+    p.add_argument("--checkpoint", required=True, help="checkpoint file")
+    p.add_argument("--dataset", choices=data.DATASET_NAMES, default=None, help="data set (default: the one it was trained on)")
+    p.add_argument("--data-root", default=str(data.DEFAULT_ROOT), help="where downloaded data sets live (default data/)")
+    p.add_argument("--images", type=int, default=None, help="evaluate on the first N held-out images only (default all)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
+    p.set_defaults(run=cmd_evaluate)
+    return parser
+
+
+def cmd_models(args) -> int:
+    print(f"{'model':6} {'parameters':>12}  description")
+    for name, cls in models.MODELS.items():
+        print(f"{name:6} {models.count_parameters(cls()):>12,}  {cls.description}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    out = Path(args.out)
+    if out.exists() and not out.is_file():
+        raise ValueError(f"--out {out} is a folder, not a file")
+    config = TrainConfig(
+        steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr, weight_decay=args.weight_decay,
+        lr_schedule=args.schedule, eval_every=args.eval_every, eval_images=args.eval_images, seed=args.seed,
+        device=args.device,
+    )
+    config.validate()
+    torch.manual_seed(args.seed)
+    model = models.build_model(args.model, k=args.k, hidden=args.hidden, context=args.context)
+    dataset = data.load_dataset(args.dataset, args.data_root)
+    print(f"training {args.model} ({models.count_parameters(model):,} parameters) on {dataset.describe()}", file=sys.stderr)
+
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())  # Ctrl-C: finish the step, save, exit
+    result = train(model, dataset, config, on_event=_progress_bar(config.steps), stop=stop)
+    if result.steps == 0:
+        print("stopped before the first step: nothing to save", file=sys.stderr)
+        return 1
+    n_eval = args.final_eval_images or len(dataset.held_out)
+    held_out = evaluate(model, dataset, n_eval)
+    checkpoints.save_checkpoint(
+        model, out, dataset=dataset.name, class_names=list(dataset.class_names), steps=result.steps,
+        samples_seen=result.samples_seen, train_seconds=round(result.seconds, 1), device=result.device,
+        held_out_nll=round(held_out, 4), held_out_images=n_eval, batch_size=config.batch_size,
+        learning_rate=config.learning_rate or model.learning_rate, lr_schedule=config.lr_schedule,
+        seed=config.seed, stopped_early=result.stopped,
+    )
+    state = "stopped early" if result.stopped else "done"
+    print(f"{state}: {result.steps} steps in {result.seconds:.0f} s; held-out NLL {held_out:.4f} bits/pixel "
+          f"({n_eval} images); saved {out}")
+    return 0
+
+
+def _progress_bar(total: int):
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="step", file=sys.stderr, dynamic_ncols=True)
+
+    def on_event(event: TrainEvent) -> None:
+        bar.update(event.step - bar.n)
+        fields = {"samples/s": f"{event.samples_per_second:,.0f}"}
+        if event.loss is not None:
+            fields["loss"] = f"{event.loss:.3f}"
+        if event.held_out_nll is not None:
+            fields["held-out"] = f"{event.held_out_nll:.3f}"
+        bar.set_postfix(fields, refresh=True)
+        if event.finished:
+            bar.close()
+
+    return on_event
+
+
+def cmd_sample(args) -> int:
+    for option in ("out", "gif", "npy"):
+        target = getattr(args, option)
+        if target and Path(target).parent != Path("") and not Path(target).parent.is_dir():
+            raise ValueError(f"--{option} {target}: folder {Path(target).parent} does not exist")
+    model = checkpoints.load_checkpoint(args.checkpoint, pick_device(args.device))
+    if args.scale < 1 or args.scale > 64:
+        raise ValueError("--scale must be from 1 to 64")
+    names = model.metadata.get("class_names") or list(data.DIGITS)
+    if args.digit is not None and not model.conditional:
+        print(f"note: {model.name} is not class-conditional; --digit is ignored", file=sys.stderr)
+    if args.digit is not None and model.conditional and not 0 <= args.digit < len(names):
+        raise ValueError(f"--digit must be from 0 to {len(names) - 1}, got {args.digit}")
+    trace = sample(model, args.n, labels=args.digit, temperature=args.temperature, seed=args.seed)
+    captions = [names[label] for label in trace.labels] if model.conditional else None
+    render.sample_grid(trace.images(), args.columns, args.scale, captions).save(args.out)
+    written = [args.out]
+    if args.gif:
+        written.append(str(render.generation_gif(trace, args.gif)))
+    if args.npy:
+        np.save(args.npy, trace.tokens)
+        written.append(args.npy)
+    print(f"{args.n} samples from {model.name} (temperature {trace.temperature}, seed {trace.seed}): {', '.join(written)}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    model = checkpoints.load_checkpoint(args.checkpoint, pick_device(args.device))
+    name = args.dataset or model.metadata.get("dataset", "mnist-5k")
+    dataset = data.load_dataset(name, args.data_root)
+    n = args.images or len(dataset.held_out)
+    if n < 1:
+        raise ValueError("--images must be at least 1")
+    nll = evaluate(model, dataset, n)
+    print(f"{model.name} on {name} held-out ({min(n, len(dataset.held_out))} images): {nll:.4f} bits per pixel")
+    return 0

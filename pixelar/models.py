@@ -1,0 +1,235 @@
+"""The seed's three next-pixel MLPs behind one call shape: ``model(context, position, label) -> logits``.
+
+Each model's first layer sees a concatenation of per-slot features (one-hot or embedded context tokens,
+row and column embeddings, class embedding). A linear layer of a concatenation of looked-up vectors is a
+sum of looked-up rows of a pre-multiplied table, so ``fc1`` is computed as an ``embedding_bag`` over that
+table. The parameters, their names and the function computed are exactly the seed's; only the arithmetic
+is cheaper (no one-hot matrix, no 528-wide matmul). ``tests/test_models.py`` checks the equivalence.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+IMAGE_SIZE = 28
+N_PIXELS = IMAGE_SIZE * IMAGE_SIZE
+
+
+@dataclass
+class V1Config:
+    """V1: one-hot context of the previous ``context`` tokens -> MLP -> K logits."""
+
+    k: int = 16  # intensity bins; token K is the start/padding token
+    context: int = 28  # previous pixels the MLP sees (raster order)
+    hidden: int = 1024  # width of both hidden layers
+    dropout: float = 0.25  # after each hidden layer, training only
+
+
+@dataclass
+class V2Config(V1Config):
+    """V2: V1 plus learned row and column embeddings of the pixel being predicted."""
+
+    pos_dim: int = 32
+
+
+@dataclass
+class V3Config(V2Config):
+    """V3: learned token embeddings instead of one-hot, positions, and a class embedding."""
+
+    token_dim: int = 16
+    class_dim: int = 16
+    num_classes: int = 10
+
+
+class Dropout(nn.Module):
+    """Inverted dropout, as ``nn.Dropout``, with the mask drawn from random bytes (about 10x cheaper on CPU).
+
+    ``p`` is honoured to 1/65536.
+    """
+
+    def __init__(self, p: float):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {p}")
+        self.p = p
+        self._threshold = -(2**15) + round(p * 2**16)  # keep a 16-bit draw when it is >= this
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        n_words = -(-x.numel() // 4)  # four 16-bit draws per int64
+        bits = torch.randint(-(2**63), 2**63 - 1, (n_words,), dtype=torch.int64, device=x.device)
+        keep = bits.view(torch.int16)[: x.numel()].view(x.shape) >= self._threshold
+        return x * keep * (1.0 / (1.0 - self.p))
+
+
+class PixelMLP(nn.Module):
+    """Shared body: fc1 (as a table lookup) -> ReLU -> dropout -> fc2 -> ReLU -> dropout -> fc_out."""
+
+    name: str = ""
+    description: str = ""
+    conditional: bool = False  # uses the class label
+    uses_position: bool = False  # uses the position of the pixel being predicted
+    weight_decay: float = 1e-5  # the seed's AdamW weight decay for this model
+    learning_rate: float = 1e-3
+
+    def __init__(self, config: V1Config, input_dim: int):
+        super().__init__()
+        if not 2 <= config.k <= 256:
+            raise ValueError(f"K (intensity bins) must be between 2 and 256, got {config.k}")
+        if config.context < 1:
+            raise ValueError(f"context length must be at least 1, got {config.context}")
+        self.config = config
+        self.metadata: dict = {}  # filled from a checkpoint: data set, training budget, measured NLL
+        self.fc1 = nn.Linear(input_dim, config.hidden)
+        self.fc2 = nn.Linear(config.hidden, config.hidden)
+        self.dropout = Dropout(config.dropout)
+        self.fc_out = nn.Linear(config.hidden, config.k)
+
+    @property
+    def k(self) -> int:
+        return self.config.k
+
+    @property
+    def start_token(self) -> int:
+        return self.config.k
+
+    def fc1_table(self) -> torch.Tensor:
+        """Rows whose sums give fc1's pre-activation without bias: (n_rows, hidden)."""
+        raise NotImplementedError
+
+    def fc1_rows(self, context: torch.Tensor, position: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+        """Indices into ``fc1_table`` for each example: (B, n_slots)."""
+        raise NotImplementedError
+
+    def forward(self, context: torch.Tensor, position: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+        """context (B, C) tokens in 0..K, position (B,) flat pixel index, label (B,) class -> logits (B, K)."""
+        return self.forward_with_table(self.fc1_table().contiguous(), context, position, label)
+
+    def forward_with_table(self, table: torch.Tensor, context, position, label) -> torch.Tensor:
+        """``forward`` with a precomputed ``fc1_table()``; the sampler builds it once per generation."""
+        rows = self.fc1_rows(context, position, label)
+        h = F.embedding_bag(rows, table, mode="sum") + self.fc1.bias  # (B, H)
+        h = self.dropout(F.relu(h))
+        h = self.dropout(F.relu(self.fc2(h)))
+        return self.fc_out(h)
+
+    def _context_rows(self, context: torch.Tensor, vocab: int) -> torch.Tensor:
+        offsets = torch.arange(context.shape[1], device=context.device) * vocab
+        return context + offsets  # (B, C)
+
+    def _position_rows(self, position: torch.Tensor, base: int) -> torch.Tensor:
+        row, col = position // IMAGE_SIZE, position % IMAGE_SIZE
+        return torch.stack([base + row, base + IMAGE_SIZE + col], dim=1)  # (B, 2)
+
+
+class OneHotPixelPredictor(PixelMLP):
+    """V1 of the seed: the one-hot context window only."""
+
+    name = "v1"
+    description = "one-hot context"
+    weight_decay = 1e-2  # the seed builds V1's AdamW without weight_decay, i.e. PyTorch's default
+
+    def __init__(self, config: V1Config | None = None):
+        config = config or V1Config()
+        super().__init__(config, config.context * (config.k + 1))
+
+    def fc1_table(self):
+        return self.fc1.weight.t()  # one-hot slot c, token t -> column c*(K+1)+t
+
+    def fc1_rows(self, context, position, label):
+        return self._context_rows(context, self.config.k + 1)
+
+
+class OneHotPixelPredictorWithPosition(PixelMLP):
+    """V2 of the seed: one-hot context plus learned row and column embeddings."""
+
+    name = "v2"
+    description = "one-hot context + row/column embeddings"
+    uses_position = True
+
+    def __init__(self, config: V2Config | None = None):
+        config = config or V2Config()
+        onehot_dim = config.context * (config.k + 1)
+        super().__init__(config, onehot_dim + 2 * config.pos_dim)
+        self.row_pos_embedding = nn.Embedding(IMAGE_SIZE, config.pos_dim)
+        self.col_pos_embedding = nn.Embedding(IMAGE_SIZE, config.pos_dim)
+
+    def fc1_table(self):
+        c = self.config
+        w = self.fc1.weight  # (H, C*(K+1) + 2P)
+        onehot_dim = c.context * (c.k + 1)
+        w_row, w_col = w[:, onehot_dim:].split(c.pos_dim, dim=1)
+        return torch.cat(
+            [w[:, :onehot_dim].t(), self.row_pos_embedding.weight @ w_row.t(), self.col_pos_embedding.weight @ w_col.t()]
+        )
+
+    def fc1_rows(self, context, position, label):
+        c = self.config
+        base = c.context * (c.k + 1)
+        return torch.cat([self._context_rows(context, c.k + 1), self._position_rows(position, base)], dim=1)
+
+
+class CategoricalPixelPredictor(PixelMLP):
+    """V3 of the seed: token embeddings, row/column embeddings and a class embedding."""
+
+    name = "v3"
+    description = "token embeddings + positions + class"
+    conditional = True
+    uses_position = True
+
+    def __init__(self, config: V3Config | None = None):
+        config = config or V3Config()
+        super().__init__(config, config.context * config.token_dim + 2 * config.pos_dim + config.class_dim)
+        self.token_embedding = nn.Embedding(config.k + 1, config.token_dim)
+        self.row_pos_embedding = nn.Embedding(IMAGE_SIZE, config.pos_dim)
+        self.col_pos_embedding = nn.Embedding(IMAGE_SIZE, config.pos_dim)
+        self.class_embedding = nn.Embedding(config.num_classes, config.class_dim)
+
+    def fc1_table(self):
+        c = self.config
+        w = self.fc1.weight  # (H, C*D + 2P + Dc)
+        ctx_dim = c.context * c.token_dim
+        w_ctx = w[:, :ctx_dim].reshape(c.hidden, c.context, c.token_dim)
+        w_row, w_col, w_cls = w[:, ctx_dim:].split([c.pos_dim, c.pos_dim, c.class_dim], dim=1)
+        ctx_table = torch.einsum("hcd,td->cth", w_ctx, self.token_embedding.weight).reshape(-1, c.hidden)
+        return torch.cat(
+            [
+                ctx_table,  # (C*(K+1), H)
+                self.row_pos_embedding.weight @ w_row.t(),  # (28, H)
+                self.col_pos_embedding.weight @ w_col.t(),  # (28, H)
+                self.class_embedding.weight @ w_cls.t(),  # (num_classes, H)
+            ]
+        )
+
+    def fc1_rows(self, context, position, label):
+        c = self.config
+        base = c.context * (c.k + 1)
+        cls = (base + 2 * IMAGE_SIZE + label).unsqueeze(1)
+        return torch.cat([self._context_rows(context, c.k + 1), self._position_rows(position, base), cls], dim=1)
+
+
+MODELS: dict[str, type[PixelMLP]] = {
+    cls.name: cls for cls in (OneHotPixelPredictor, OneHotPixelPredictorWithPosition, CategoricalPixelPredictor)
+}
+CONFIGS = {"v1": V1Config, "v2": V2Config, "v3": V3Config}
+
+
+def build_model(name: str, **overrides) -> PixelMLP:
+    """A fresh model from the registry; ``overrides`` set config fields (e.g. ``k=4, hidden=64``)."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+    config_cls = CONFIGS[name]
+    known = {f.name for f in dataclasses.fields(config_cls)}
+    unknown = set(overrides) - known
+    if unknown:
+        raise ValueError(f"{name} has no setting {', '.join(sorted(unknown))}; it has {', '.join(sorted(known))}")
+    return MODELS[name](config_cls(**overrides))
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,97 @@
+"""Pictures of images and traces as numpy arrays and PIL images (no plotting library needed at run time)."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from .models import IMAGE_SIZE, N_PIXELS
+from .sampling import Trace
+
+GUTTER = (40, 40, 48)  # between tiles of a grid
+UNSEEN = (70, 70, 80)  # pixels not generated yet in a heat map
+
+
+def upscale(array: np.ndarray, scale: int) -> np.ndarray:
+    """Nearest-neighbour upscaling of an (H, W[, C]) array: each pixel becomes a scale x scale block."""
+    return array.repeat(scale, axis=0).repeat(scale, axis=1)
+
+
+def grey_image(image: np.ndarray, scale: int = 8) -> Image.Image:
+    """A (28, 28) image in [0, 1] as an RGB picture."""
+    grey = (np.clip(image, 0, 1) * 255).round().astype(np.uint8)
+    return Image.fromarray(upscale(np.stack([grey] * 3, axis=-1), scale))
+
+
+def _colormap(name: str) -> np.ndarray:
+    from matplotlib import colormaps  # the colour tables only; pyplot is never imported
+
+    return (colormaps[name](np.linspace(0, 1, 256))[:, :3] * 255).round().astype(np.uint8)
+
+
+def heatmap(values: np.ndarray, vmin: float, vmax: float, cmap: str = "magma", scale: int = 8) -> Image.Image:
+    """Values on a fixed scale [vmin, vmax] through a colour map; NaN (not generated yet) shows grey."""
+    values = np.asarray(values, dtype=np.float64)
+    unseen = np.isnan(values)
+    level = np.clip((np.nan_to_num(values, nan=vmin) - vmin) / (vmax - vmin), 0, 1)
+    rgb = _colormap(cmap)[(level * 255).round().astype(int)]
+    rgb[unseen] = UNSEEN
+    return Image.fromarray(upscale(rgb, scale))
+
+
+def trace_image(trace: Trace, index: int = 0, step: int = N_PIXELS) -> np.ndarray:
+    """Image ``index`` of a trace as generated up to (not including) ``step``; later pixels are 0."""
+    image = trace.images()[index].reshape(N_PIXELS).copy()
+    image[step:] = 0.0
+    return image.reshape(IMAGE_SIZE, IMAGE_SIZE)
+
+
+def trace_map(trace: Trace, kind: str, index: int = 0, step: int = N_PIXELS) -> np.ndarray:
+    """Per-pixel ``"entropy"`` (bits) or ``"chosen_prob"`` of image ``index`` up to ``step``; NaN after it."""
+    values = getattr(trace, kind)[index].astype(np.float64).copy()
+    values[step:] = np.nan
+    return values.reshape(IMAGE_SIZE, IMAGE_SIZE)
+
+
+def entropy_heatmap(trace: Trace, index: int = 0, step: int = N_PIXELS, scale: int = 8) -> Image.Image:
+    """Entropy of each step's distribution, on the fixed scale 0 .. log2 K bits."""
+    return heatmap(trace_map(trace, "entropy", index, step), 0.0, math.log2(trace.k), "magma", scale)
+
+
+def chosen_prob_heatmap(trace: Trace, index: int = 0, step: int = N_PIXELS, scale: int = 8) -> Image.Image:
+    """Probability the model gave the token it chose, on the fixed scale 0 .. 1."""
+    return heatmap(trace_map(trace, "chosen_prob", index, step), 0.0, 1.0, "viridis", scale)
+
+
+def tile(pictures: list[Image.Image], columns: int | None = None, pad: int = 4, captions: list[str] | None = None) -> Image.Image:
+    """Equal-sized pictures in a grid with a gutter; optional one-line caption under each."""
+    if not pictures:
+        raise ValueError("nothing to tile")
+    columns = columns or math.ceil(math.sqrt(len(pictures)))
+    rows = math.ceil(len(pictures) / columns)
+    w, h = pictures[0].size
+    caption_h = 14 if captions else 0
+    sheet = Image.new("RGB", (columns * (w + pad) + pad, rows * (h + pad + caption_h) + pad), GUTTER)
+    draw = ImageDraw.Draw(sheet)
+    for i, picture in enumerate(pictures):
+        x, y = pad + (i % columns) * (w + pad), pad + (i // columns) * (h + pad + caption_h)
+        sheet.paste(picture, (x, y))
+        if captions:
+            draw.text((x + 2, y + h + 1), captions[i], fill=(230, 230, 230))
+    return sheet
+
+
+def sample_grid(images: np.ndarray, columns: int | None = None, scale: int = 4, captions: list[str] | None = None) -> Image.Image:
+    """(N, 28, 28) images in [0, 1] as one grid picture."""
+    return tile([grey_image(im, scale) for im in images], columns, captions=captions)
+
+
+def generation_gif(trace: Trace, path: str | Path, index: int = 0, scale: int = 8, every: int = 14, ms_per_frame: int = 60) -> Path:
+    """An animated GIF of image ``index`` being drawn, ``every`` pixels a frame, holding the last frame."""
+    steps = list(range(0, N_PIXELS, every)) + [N_PIXELS]
+    frames = [grey_image(trace_image(trace, index, t), scale) for t in steps]
+    path = Path(path)
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=[ms_per_frame] * (len(frames) - 1) + [1500], loop=0)
+    return path

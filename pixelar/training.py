@@ -1,0 +1,195 @@
+"""The one training loop, for every model: random (image, pixel) pairs, contexts gathered on the fly."""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from .context import gather_context, pad_tokens
+from .data import Dataset
+from .device import pick_device
+from .evaluation import evaluate
+from .models import N_PIXELS, PixelMLP
+
+LR_SCHEDULES = ("constant", "cosine")
+
+
+@dataclass
+class TrainConfig:
+    """How long and how to train. Learning rate and weight decay default to the seed's for the model."""
+
+    steps: int = 2000  # optimiser steps; each sees ``batch_size`` random (image, pixel) pairs
+    batch_size: int = 512  # the seed's
+    learning_rate: float | None = None  # None: the model's seed default (1e-3)
+    weight_decay: float | None = None  # None: the model's seed default (V1 1e-2, V2/V3 1e-5)
+    lr_schedule: str = "constant"  # "constant" (the seed) or "cosine" (5% warm-up, then cosine decay to 0)
+    eval_every: int = 200  # steps between held-out checks (0: only at the end)
+    eval_images: int = 50  # held-out images per check, evenly spread over the split (the final check too)
+    report_seconds: float = 0.5  # at most this long between progress events
+    seed: int = 0
+    device: str | None = None  # None: CUDA, else MPS, else CPU
+
+    def validate(self) -> None:
+        if not isinstance(self.steps, int) or self.steps < 1:
+            raise ValueError(f"steps must be a whole number of at least 1, got {self.steps!r}")
+        if not isinstance(self.batch_size, int) or not 1 <= self.batch_size <= 65536:
+            raise ValueError(f"batch size must be from 1 to 65536, got {self.batch_size!r}")
+        if self.learning_rate is not None and not (math.isfinite(self.learning_rate) and 0 < self.learning_rate <= 1):
+            raise ValueError(f"learning rate must be above 0 and at most 1, got {self.learning_rate!r}")
+        if self.weight_decay is not None and not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ValueError(f"weight decay must be 0 or more, got {self.weight_decay!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"learning-rate schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
+        if self.eval_every < 0 or self.eval_images < 1:
+            raise ValueError("eval_every must be >= 0 and eval_images >= 1")
+
+
+@dataclass
+class TrainEvent:
+    """Progress of a run. ``loss`` is the mean training loss (bits/pixel) since the previous event."""
+
+    step: int
+    total_steps: int
+    loss: float | None
+    held_out_nll: float | None  # bits/pixel on the check images, at held-out checks only
+    samples_per_second: float
+    eta_seconds: float
+    elapsed_seconds: float
+    samples_seen: int
+    learning_rate: float
+    device: str
+    finished: bool = False  # the last event of a run
+    stopped: bool = False  # the run ended early on request
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    samples_seen: int
+    seconds: float
+    device: str
+    held_out_nll: float  # bits/pixel on the check images
+    stopped: bool
+    history: list[TrainEvent] = field(default_factory=list)
+
+
+def train(
+    model: PixelMLP,
+    dataset: Dataset,
+    config: TrainConfig | None = None,
+    on_event: Callable[[TrainEvent], None] | None = None,
+    stop: threading.Event | None = None,
+) -> TrainResult:
+    """Train ``model`` in place on ``dataset.train`` and return what happened.
+
+    ``on_event`` gets a ``TrainEvent`` at most every ``report_seconds`` and at each held-out check. Setting
+    ``stop`` ends the run after the current step (well within a second); the model is left trained so far,
+    in eval mode, and the result says ``stopped``.
+    """
+    config = config or TrainConfig()
+    config.validate()
+    device = pick_device(config.device)
+    torch.manual_seed(config.seed)
+    generator = torch.Generator(device=device).manual_seed(config.seed)
+    model.to(device).train()
+    lr = config.learning_rate if config.learning_rate is not None else model.learning_rate
+    wd = config.weight_decay if config.weight_decay is not None else model.weight_decay
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd, **_fused(device))
+    schedule = _schedule(config, lr)
+
+    c = model.config.context
+    tokens = dataset.train.tokens(model.k).to(device)
+    padded = pad_tokens(tokens, c, model.start_token)  # (N, C+784), the only copy of the data
+    labels = dataset.train.labels.to(device)
+    check = dataset.held_out.subset(config.eval_images)
+
+    history: list[TrainEvent] = []
+    start = last_report = time.perf_counter()
+    loss_sum = torch.zeros((), device=device)
+    loss_count = 0
+    held_out = float("nan")
+    step = 0
+
+    def emit(held_out_nll=None, finished=False, stopped=False):
+        nonlocal loss_sum, loss_count, last_report
+        elapsed = time.perf_counter() - start
+        rate = step * config.batch_size / elapsed if elapsed > 0 else 0.0
+        event = TrainEvent(
+            step=step,
+            total_steps=config.steps,
+            loss=(loss_sum.item() / loss_count / math.log(2)) if loss_count else None,
+            held_out_nll=held_out_nll,
+            samples_per_second=rate,
+            eta_seconds=(config.steps - step) * config.batch_size / rate if rate > 0 else float("inf"),
+            elapsed_seconds=elapsed,
+            samples_seen=step * config.batch_size,
+            learning_rate=optimizer.param_groups[0]["lr"],
+            device=str(device),
+            finished=finished,
+            stopped=stopped,
+        )
+        loss_sum, loss_count, last_report = torch.zeros((), device=device), 0, time.perf_counter()
+        history.append(event)
+        if on_event is not None:
+            on_event(event)
+
+    stopped = False
+    while step < config.steps:
+        if stop is not None and stop.is_set():
+            stopped = True
+            break
+        for group in optimizer.param_groups:
+            group["lr"] = schedule(step)
+        image = torch.randint(len(tokens), (config.batch_size,), device=device, generator=generator)
+        pixel = torch.randint(N_PIXELS, (config.batch_size,), device=device, generator=generator)
+        logits = model(gather_context(padded, image, pixel, c), pixel, labels[image])
+        loss = F.cross_entropy(logits, tokens[image, pixel])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        loss_sum += loss.detach()
+        loss_count += 1
+        step += 1
+        if config.eval_every and step % config.eval_every == 0 and step < config.steps:
+            held_out = evaluate(model, check)
+            model.train()
+            emit(held_out)
+        elif time.perf_counter() - last_report >= config.report_seconds:
+            emit()
+
+    model.eval()
+    held_out = evaluate(model, check) if step > 0 else float("nan")
+    emit(held_out, finished=True, stopped=stopped)
+    return TrainResult(
+        steps=step,
+        samples_seen=step * config.batch_size,
+        seconds=history[-1].elapsed_seconds,
+        device=str(device),
+        held_out_nll=held_out,
+        stopped=stopped,
+        history=history,
+    )
+
+
+def _fused(device: torch.device) -> dict:
+    """The fused AdamW kernel where PyTorch has one (CPU, CUDA, MPS): the same update, fewer passes."""
+    return {"fused": True} if device.type in ("cpu", "cuda", "mps") else {}
+
+
+def _schedule(config: TrainConfig, lr: float) -> Callable[[int], float]:
+    if config.lr_schedule == "constant":
+        return lambda step: lr
+    warmup = max(1, config.steps // 20)
+
+    def cosine(step: int) -> float:
+        if step < warmup:
+            return lr * (step + 1) / warmup
+        progress = (step - warmup) / max(1, config.steps - warmup)
+        return lr * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return cosine
