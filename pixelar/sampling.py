@@ -40,7 +40,10 @@ class Trace:
 
 
 def check_temperature(temperature: float) -> float:
-    t = float(temperature)
+    try:
+        t = float(temperature)
+    except (TypeError, ValueError):
+        t = float("nan")
     if not math.isfinite(t) or t <= 0:
         raise ValueError(f"temperature must be a finite number above 0, got {temperature!r}")
     return t
@@ -72,7 +75,9 @@ def sample(
 
     labels: one class for all, one per image, or None (cycle through the classes; ignored by V1/V2).
     temperature: logits are divided by it before the softmax; must be finite and > 0.
-    seed: makes the result repeatable; None draws one, kept in ``trace.seed``.
+    seed: makes the result repeatable; None draws one, kept in ``trace.seed``. Step t of image b always uses
+        the same random number for a given seed, so runs that differ only in temperature, prefix or forced
+        tokens are directly comparable.
     prefix: known tokens for the first pixels, (P,) for every image or (n, P): image completion.
     forced: ``{step: token}`` tokens imposed at given steps (the "what if" of the step-through view).
     """
@@ -85,7 +90,9 @@ def sample(
     prefix_t = _prefix(prefix, n, k).to(device)
     forced = _forced(forced, k)
     seed = int(torch.randint(0, 2**31 - 1, ()).item()) if seed is None else int(seed)
-    generator = torch.Generator(device=device).manual_seed(seed)
+    # One uniform draw per (image, step), made up front: a step's randomness does not depend on what came
+    # before, so the same seed at another temperature, or after a forced token, rolls the same dice.
+    dice = torch.rand(n, N_PIXELS, generator=torch.Generator().manual_seed(seed)).to(device)
 
     model.eval()
     table = model.fc1_table().contiguous()
@@ -100,7 +107,7 @@ def sample(
         elif t in forced:
             token = torch.full((n,), forced[t], dtype=torch.long, device=device)
         else:
-            token = torch.multinomial(torch.softmax(logits / temperature, dim=-1), 1, generator=generator).squeeze(1)
+            token = _inverse_cdf(torch.softmax(logits / temperature, dim=-1), dice[:, t])
         canvas[:, c + t] = token
 
     tokens = canvas[:, c:]
@@ -120,6 +127,12 @@ def sample(
         context=c,
         prefix_length=prefix_t.shape[1],
     )
+
+
+def _inverse_cdf(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """The token whose cumulative-probability interval holds ``u``: a draw from ``probs`` (B, K)."""
+    below = (probs.cumsum(-1) <= u.unsqueeze(1)).sum(-1)
+    return below.clamp_(max=probs.shape[-1] - 1)
 
 
 def _labels(model: PixelMLP, n: int, labels) -> torch.Tensor:
