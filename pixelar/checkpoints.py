@@ -26,18 +26,24 @@ def save_checkpoint(model: PixelMLP, path: str | Path, **metadata) -> Path:
     path = Path(path)
     info = {**model.metadata, **metadata, "model": model.name, "config": dataclasses.asdict(model.config)}
     header = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "pixelar": json.dumps(info)}
-    tensors = {name: t.detach().to("cpu", torch.float32).contiguous() for name, t in model.state_dict().items()}
+    save_atomically(model.state_dict(), path, header)
+    model.metadata = {k: v for k, v in info.items() if k not in ("model", "config")}
+    return path
+
+
+def save_atomically(state: dict[str, torch.Tensor], path: Path, header: dict[str, str]) -> None:
+    """Write a safetensors file to a temporary name beside ``path``, then rename it into place."""
+    tensors = {name: t.detach().to("cpu", torch.float32).contiguous() for name, t in state.items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata=header)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a checkpoint is meant to be shared
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-    model.metadata = {k: v for k, v in info.items() if k not in ("model", "config")}
-    return path
 
 
 def read_metadata(path: str | Path) -> dict:

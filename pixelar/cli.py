@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import checkpoints, data, models, render
+from . import checkpoints, data, fidelity, models, render
 from .device import pick_device
 from .evaluation import evaluate
 from .sampling import sample
@@ -84,7 +84,19 @@ def build_parser() -> Parser:
     p.add_argument("--data-root", default=str(data.DEFAULT_ROOT), help="where downloaded data sets live (default data/)")
     p.add_argument("--images", type=int, default=None, help="evaluate on the first N held-out images only (default all)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
+    g = p.add_argument_group("class fidelity (class-conditional models)")
+    g.add_argument("--classifier", default=None, help="judge to use (default checkpoints/classifier-<dataset>.safetensors; trained on the spot if missing)")
+    g.add_argument("--per-class", type=int, default=50, help="samples per class and temperature (default 50; 0 skips fidelity)")
+    g.add_argument("--seed", type=int, default=0, help="sampling seed for the fidelity check (default 0)")
     p.set_defaults(run=cmd_evaluate)
+
+    p = sub.add_parser("classifier", help="train the small classifier that judges class fidelity")
+    p.add_argument("--dataset", choices=data.DATASET_NAMES, default="mnist-5k", help="data set (default mnist-5k)")
+    p.add_argument("--data-root", default=str(data.DEFAULT_ROOT), help="where downloaded data sets live (default data/)")
+    p.add_argument("--epochs", type=int, default=12, help="passes over the training split (default 12)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--out", required=True, help="file to write (.safetensors)")
+    p.set_defaults(run=cmd_classifier)
     return parser
 
 
@@ -185,4 +197,29 @@ def cmd_evaluate(args) -> int:
         raise ValueError("--images must be at least 1")
     nll = evaluate(model, dataset, n)
     print(f"{model.name} on {name} held-out ({min(n, len(dataset.held_out))} images): {nll:.4f} bits per pixel")
+    if model.conditional and args.per_class > 0:
+        judge = _classifier_for(dataset, args.classifier)
+        result = fidelity.class_fidelity(model, judge, per_class=args.per_class, seed=args.seed)
+        print(f"class fidelity ({args.per_class} samples per class and temperature, seed {args.seed}; judged by a "
+              f"classifier with {result.classifier_accuracy:.1%} held-out accuracy):")
+        print(result.table(dataset.class_names))
+    return 0
+
+
+def _classifier_for(dataset: data.Dataset, path: str | None):
+    default = Path("checkpoints") / f"classifier-{dataset.name}.safetensors"
+    if path or default.exists():
+        return fidelity.load_classifier(path or default)
+    print(f"no {default}: training a classifier on {dataset.name} first (about a minute)", file=sys.stderr)
+    return fidelity.train_classifier(dataset)
+
+
+def cmd_classifier(args) -> int:
+    if args.epochs < 1:
+        raise ValueError("--epochs must be at least 1")
+    dataset = data.load_dataset(args.dataset, args.data_root)
+    judge = fidelity.train_classifier(dataset, epochs=args.epochs, seed=args.seed)
+    fidelity.save_classifier(judge, args.out)
+    print(f"classifier for {dataset.name}: {judge.metadata['held_out_accuracy']:.1%} held-out accuracy "
+          f"({judge.metadata['held_out_images']} images); saved {args.out}")
     return 0

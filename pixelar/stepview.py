@@ -276,13 +276,17 @@ def render_step(
     )
 
 
-def loss_curves(events: Iterable) -> dict[str, list]:
+def loss_curves(events: Iterable, start_held_out: float | None = None) -> dict[str, list]:
     """Training events as plot columns: ``step``, ``bits per pixel`` and ``curve`` ("training" or "held-out").
 
     Accepts ``TrainEvent``s (or anything with ``step``, ``loss`` and ``held_out_nll``); events without a
-    value for a curve add no point to it.
+    value for a curve add no point to it. ``start_held_out``: the untrained model's held-out loss, at step 0.
     """
     columns: dict[str, list] = {"step": [], "bits per pixel": [], "curve": []}
+    if start_held_out is not None:
+        columns["step"].append(0)
+        columns["bits per pixel"].append(float(start_held_out))
+        columns["curve"].append("held-out")
     for event in events:
         for curve, value in (("training", event.loss), ("held-out", event.held_out_nll)):
             if value is not None and math.isfinite(value):

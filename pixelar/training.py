@@ -155,7 +155,9 @@ def train(
         loss_sum += loss.detach()
         loss_count += 1
         step += 1
-        if config.eval_every and step % config.eval_every == 0 and step < config.steps:
+        if step == config.steps:
+            break  # the final event below reports this step
+        if config.eval_every and step % config.eval_every == 0:
             held_out = evaluate(model, check)
             model.train()
             emit(held_out)

@@ -1,0 +1,75 @@
+import threading
+
+import pytest
+import torch
+
+from pixelar import TrainConfig, evaluate, load_dataset, sample, train
+from helpers import tiny
+
+
+@pytest.fixture(scope="module")
+def mnist5k():
+    return load_dataset("mnist-5k")
+
+
+def quick(**overrides):
+    return TrainConfig(**{"steps": 300, "batch_size": 256, "eval_every": 100, "eval_images": 30, "seed": 0, **overrides})
+
+
+def test_a_short_run_beats_uniform_clearly_and_v3_beats_v1(mnist5k):
+    nll = {}
+    for name in ("v1", "v3"):
+        model = tiny(name, hidden=128)
+        train(model, mnist5k, quick(steps=400, lr_schedule="cosine"))
+        nll[name] = evaluate(model, mnist5k, max_images=100)
+    assert nll["v1"] < 1.5 and nll["v3"] < 1.5  # uniform over 16 bins is 4.0 bits/pixel
+    assert nll["v3"] < nll["v1"] - 0.02
+
+
+def test_events_report_progress_and_held_out_checks(mnist5k):
+    events = []
+    result = train(tiny("v2"), mnist5k, quick(report_seconds=0.0), on_event=events.append)
+    assert [e.step for e in events] == sorted(e.step for e in events)
+    checks = [e for e in events if e.held_out_nll is not None]
+    assert [e.step for e in checks] == [100, 200, 300]
+    assert events[-1].finished and not events[-1].stopped and events[-1].step == 300
+    assert all(e.loss is not None and 0 < e.loss < 5 for e in events)
+    assert all(e.samples_per_second > 0 and e.eta_seconds >= 0 and e.device == "cpu" for e in events)
+    assert events[-1].samples_seen == result.samples_seen == 300 * 256
+    assert result.held_out_nll == checks[-1].held_out_nll
+
+
+def test_seeded_cpu_runs_repeat(mnist5k):
+    models = [tiny("v3"), tiny("v3")]
+    results = [train(m, mnist5k, quick(steps=60, eval_every=0)) for m in models]
+    assert results[0].held_out_nll == results[1].held_out_nll
+    for a, b in zip(models[0].parameters(), models[1].parameters()):
+        assert torch.equal(a, b)
+
+
+def test_stop_is_honoured_and_leaves_a_usable_model(mnist5k):
+    stop = threading.Event()
+    model = tiny("v3")
+
+    def on_event(event):
+        if event.step >= 20:
+            stop.set()
+
+    result = train(model, mnist5k, quick(steps=100000, report_seconds=0.0), on_event=on_event, stop=stop)
+    assert result.stopped and 20 <= result.steps <= 22
+    assert result.history[-1].finished and result.history[-1].stopped
+    assert not model.training
+    assert sample(model, 1, seed=0).tokens.shape == (1, 784)
+
+
+@pytest.mark.parametrize(
+    "overrides, match",
+    [({"steps": 0}, "steps"), ({"batch_size": 0}, "batch size"), ({"learning_rate": -1.0}, "learning rate"),
+     ({"learning_rate": float("nan")}, "learning rate"), ({"lr_schedule": "wild"}, "schedule")],
+)
+def test_bad_settings_are_refused_before_any_work(mnist5k, overrides, match):
+    model = tiny("v1")
+    before = [p.clone() for p in model.parameters()]
+    with pytest.raises(ValueError, match=match):
+        train(model, mnist5k, quick(**overrides))
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
