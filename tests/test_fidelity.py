@@ -8,7 +8,7 @@ from helpers import tiny
 
 @pytest.fixture(scope="module")
 def judge():
-    return train_classifier(load_dataset("mnist-5k"), epochs=1)
+    return train_classifier(load_dataset("mnist-5k"), epochs=3)
 
 
 def test_the_judge_reads_real_held_out_digits(judge, tmp_path):
