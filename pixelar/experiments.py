@@ -1,0 +1,73 @@
+"""The teaching experiments beyond plain sampling: completion, surprise maps, what-if, temperature strips.
+
+Each is a thin use of the one sampler or the one evaluator, so what the app shows is what the API returns.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .data import quantize_grey_levels
+from .evaluation import pixel_nll_bits
+from .models import IMAGE_SIZE, N_PIXELS, PixelMLP
+from .sampling import Trace, sample
+
+
+def complete(
+    model: PixelMLP, grey_levels: np.ndarray, keep_rows: int, n: int = 4, label: int = 0, temperature: float = 1.0, seed: int | None = None
+) -> Trace:
+    """Keep the first ``keep_rows`` rows of a real image (784 uint8 grey levels) and let the model finish it,
+    ``n`` times. ``label`` is the class to finish it as (V3; it need not be the true one)."""
+    if not isinstance(keep_rows, (int, np.integer)) or not 0 <= keep_rows <= IMAGE_SIZE:
+        raise ValueError(f"rows to keep must be from 0 to {IMAGE_SIZE}, got {keep_rows!r}")
+    tokens = _tokens(grey_levels, model.k)
+    return sample(model, n, labels=label, temperature=temperature, seed=seed, prefix=tokens[: keep_rows * IMAGE_SIZE])
+
+
+@dataclass
+class Surprise:
+    """Per-pixel NLL (bits) of one real image under one model, and its total."""
+
+    nll_map: np.ndarray  # (28, 28) bits
+    total_bits: float
+    bits_per_pixel: float
+
+
+def surprise(models: Mapping[str, PixelMLP], grey_levels: np.ndarray, label: int = 0) -> dict[str, Surprise]:
+    """How surprised each model is by each pixel of a real image (784 uint8 grey levels of class ``label``)."""
+    out = {}
+    for name, model in models.items():
+        nll = pixel_nll_bits(model, torch.from_numpy(_tokens(grey_levels, model.k)).view(1, N_PIXELS), torch.tensor([label]))[0]
+        out[name] = Surprise(nll.view(IMAGE_SIZE, IMAGE_SIZE).numpy(), float(nll.sum()), float(nll.mean()))
+    return out
+
+
+def what_if(model: PixelMLP, trace: Trace, step: int, token: int) -> Trace:
+    """The same generation (same seed, labels, temperature) with pixel ``step`` forced to ``token``:
+    everything before ``step`` is kept, so only the future differs."""
+    if not isinstance(step, (int, np.integer)) or not 0 <= step < N_PIXELS:
+        raise ValueError(f"step must be from 0 to {N_PIXELS - 1}, got {step!r}")
+    return sample(
+        model, len(trace), labels=trace.labels, temperature=trace.temperature, seed=trace.seed,
+        prefix=trace.tokens[:, :step], forced={step: token},
+    )
+
+
+def temperature_strip(
+    model: PixelMLP, temperatures: Sequence[float] = (0.3, 0.6, 1.0, 1.5), label: int = 0, seed: int | None = None
+) -> list[Trace]:
+    """One image per temperature, same model, class and seed (the same dice): what temperature alone does."""
+    if not temperatures:
+        raise ValueError("give at least one temperature")
+    first = sample(model, 1, labels=label, temperature=temperatures[0], seed=seed)
+    return [first] + [sample(model, 1, labels=label, temperature=t, seed=first.seed) for t in temperatures[1:]]
+
+
+def _tokens(grey_levels: np.ndarray, k: int) -> np.ndarray:
+    levels = np.asarray(grey_levels)
+    if levels.size != N_PIXELS or levels.min(initial=0) < 0 or levels.max(initial=0) > 255:
+        raise ValueError(f"a real image is {N_PIXELS} grey levels from 0 to 255")
+    return quantize_grey_levels(torch.from_numpy(levels.reshape(N_PIXELS).astype(np.int64)), k).numpy()

@@ -1,0 +1,50 @@
+import numpy as np
+import pytest
+
+from pixelar import load_dataset
+from pixelar.experiments import complete, surprise, temperature_strip, what_if
+from pixelar.sampling import sample
+from helpers import tiny
+
+
+@pytest.fixture(scope="module")
+def real():
+    held_out = load_dataset("mnist-5k").held_out
+    return held_out.images[0].numpy(), int(held_out.labels[0])
+
+
+def test_completion_keeps_the_rows_and_finishes_the_rest(real):
+    grey, label = real
+    trace = complete(tiny("v3"), grey, keep_rows=10, n=3, label=8, seed=0)
+    kept = trace.tokens[:, : 10 * 28]
+    assert (kept == kept[0]).all() and kept[0].max() > 0  # the real top rows, in every completion
+    assert (trace.labels == 8).all()
+    assert not np.array_equal(trace.tokens[0, 280:], trace.tokens[1, 280:])
+    with pytest.raises(ValueError, match="rows"):
+        complete(tiny("v1"), grey, keep_rows=29)
+
+
+def test_surprise_maps_sum_to_the_image_nll(real):
+    grey, label = real
+    maps = surprise({"v1": tiny("v1"), "v3": tiny("v3")}, grey, label)
+    for s in maps.values():
+        assert s.nll_map.shape == (28, 28) and (s.nll_map >= 0).all()
+        assert np.isclose(s.nll_map.sum(), s.total_bits, rtol=1e-5) and np.isclose(s.total_bits / 784, s.bits_per_pixel)
+    with pytest.raises(ValueError, match="grey levels"):
+        surprise({"v1": tiny("v1")}, np.zeros(10))
+
+
+def test_what_if_changes_only_the_future():
+    model = tiny("v3")
+    base = sample(model, 1, labels=4, temperature=0.8, seed=2)
+    other = what_if(model, base, 300, (int(base.tokens[0, 300]) + 5) % 16)
+    assert np.array_equal(other.tokens[:, :300], base.tokens[:, :300])
+    assert other.tokens[0, 300] != base.tokens[0, 300]
+    assert other.seed == base.seed and other.temperature == base.temperature
+
+
+def test_temperature_strip_uses_one_seed():
+    strip = temperature_strip(tiny("v3"), (0.3, 1.0, 1.5), label=2)
+    assert [t.temperature for t in strip] == [0.3, 1.0, 1.5]
+    assert len({t.seed for t in strip}) == 1
+    assert strip[0].entropy.mean() < strip[2].entropy.mean()
