@@ -1,0 +1,67 @@
+"""pixelar's teaching app: ``python app.py`` serves Generate, Step through and Train on http://localhost:7860.
+
+Options: ``--port`` (or GRADIO_SERVER_PORT), ``--host`` (or GRADIO_SERVER_NAME; 0.0.0.0 to serve a network),
+``--checkpoints`` (or PIXELAR_CHECKPOINTS; the folder of pretrained ``*.safetensors``), ``--data-root``.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from pathlib import Path
+
+import gradio as gr
+
+from demo.common import refresh_picker
+from demo.data import DataSets
+from demo.generate_tab import build_generate_tab
+from demo.models import Shelf, close_workspace
+from demo.step_tab import build_step_tab
+from demo.train_tab import build_train_tab
+
+HERE = Path(__file__).resolve().parent
+HEADER = """# pixelar: generating pixels one by one
+Small MLPs that draw handwritten digits one pixel at a time, each pixel chosen from 16 grey levels given the
+28 pixels before it. After the blog post *Generating Pixels One by One*."""
+CSS = """
+.pixelated img, .pixelated canvas { image-rendering: pixelated; }
+"""
+
+
+def build_app(checkpoints: str | Path, data_root: str | Path = "data") -> gr.Blocks:
+    """The whole app: one tab per ``demo`` module, sharing a per-session workspace and the checkpoint shelf."""
+    shelf = Shelf(checkpoints)
+    with gr.Blocks(title="pixelar: generating pixels one by one", delete_cache=(3600, 3600)) as app:
+        session = gr.State(None, delete_callback=close_workspace)
+        gr.Markdown(HEADER)
+        with gr.Tabs():
+            tabs = [
+                build_generate_tab(shelf, session),
+                build_step_tab(shelf, session),
+                build_train_tab(shelf, DataSets(data_root), session),
+            ]
+        pickers = [picker for tab in tabs for picker in tab.pickers]
+        gr.on(
+            [app.load, *(tab.tab.select for tab in tabs)],
+            lambda workspace, *current: [refresh_picker(shelf, value, workspace) for value in current],
+            inputs=[session, *pickers], outputs=pickers, api_visibility="private", queue=False,
+        )
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="pixelar's teaching app (Gradio).")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)), help="port (default 7860)")
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--checkpoints", default=os.environ.get("PIXELAR_CHECKPOINTS", str(HERE / "checkpoints")),
+                        help="folder of pretrained checkpoints (default checkpoints/)")
+    parser.add_argument("--data-root", default=os.environ.get("PIXELAR_DATA", str(HERE / "data")), help="where data sets are downloaded (default data/)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    app = build_app(args.checkpoints, args.data_root)
+    app.queue(default_concurrency_limit=2)
+    app.launch(server_name=args.host, server_port=args.port, css=CSS, theme=gr.themes.Default(text_size="lg"), show_error=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,168 @@
+"""The app's adapter to the core's models: pretrained checkpoints in a folder, and models trained in a session."""
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+import pixelar
+from pixelar.data import DIGITS
+from pixelar.models import PixelMLP
+
+log = logging.getLogger(__name__)
+
+MODEL_ORDER = ("v1", "v2", "v3")
+TRAINED_PER_SESSION = 3  # a session keeps its newest trained models; older ones are dropped to bound memory
+
+
+def model_title(name: str) -> str:
+    """``"v3"`` -> ``"V3 (token embeddings + positions + class)"``."""
+    return f"{name.upper()} ({pixelar.MODELS[name].description})"
+
+
+class Workspace:
+    """What one browser session owns: models trained in it (oldest first), its files, its training switch.
+
+    Lives in a ``gr.State`` (None until a handler first needs it); never shared between sessions.
+    """
+
+    def __init__(self):
+        self.models: dict[str, PixelMLP] = {}
+        self.trained_count = 0
+        self.stop: threading.Event | None = None  # set by Stop, and when a run ends; a new one for every run
+        self._folder: Path | None = None
+
+    @property
+    def folder(self) -> Path:
+        """A private temp folder for this session's downloads (GIFs, checkpoints)."""
+        if self._folder is None:
+            self._folder = Path(tempfile.mkdtemp(prefix="pixelar-session-"))
+        return self._folder
+
+    def add(self, model: PixelMLP) -> str:
+        """Keep a freshly trained model under a new name like ``my-v3-1`` and return the name."""
+        self.trained_count += 1
+        name = f"my-{model.name}-{self.trained_count}"
+        self.models[name] = model
+        while len(self.models) > TRAINED_PER_SESSION:
+            self.models.pop(next(iter(self.models)))
+        return name
+
+    def close(self) -> None:
+        """Stop its training run and delete its files (gradio calls this when the session's state expires)."""
+        if self.stop is not None:
+            self.stop.set()
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+
+
+def close_workspace(workspace: Workspace | None) -> None:
+    """The session state's delete callback."""
+    if workspace is not None:
+        workspace.close()
+
+
+class Shelf:
+    """The pretrained checkpoints in one folder (``*.safetensors``), plus each session's own models.
+
+    The folder is re-read whenever a picker is refreshed, so a checkpoint written while the app runs shows up
+    without a restart. Weights load on first use and reload when the file changes; loaded models are shared by
+    all sessions and only ever read.
+    """
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+        self._metadata: dict[Path, tuple[float, dict | None]] = {}  # None: not a pixelar model (logged once)
+        self._models: dict[Path, tuple[float, PixelMLP]] = {}
+        self._lock = threading.Lock()
+
+    def shipped(self) -> dict[str, dict]:
+        """Readable checkpoints by file stem, V1, V2, V3 first: ``{"v3": metadata, ...}``."""
+        found = {}
+        for path in sorted(self.folder.glob("*.safetensors")):
+            info = self._read_metadata(path)
+            if info is not None:
+                found[path.stem] = info
+        return dict(sorted(found.items(), key=lambda item: (item[0] not in MODEL_ORDER, item[0])))
+
+    def _read_metadata(self, path: Path) -> dict | None:
+        try:
+            mtime = path.stat().st_mtime
+        except OSError:
+            return None
+        cached = self._metadata.get(path)
+        if cached is None or cached[0] != mtime:
+            try:
+                info = pixelar.read_metadata(path)
+            except pixelar.CheckpointError as error:
+                log.warning("not offering %s: %s", path, error)
+                info = None
+            self._metadata[path] = (mtime, info)
+        return self._metadata[path][1]
+
+    def choices(self, workspace: Workspace | None) -> list[tuple[str, str]]:
+        """(label, name) pairs for a model picker: the shipped models, then this session's."""
+        pairs = [(self._shipped_label(name, info), name) for name, info in self.shipped().items()]
+        for name, model in (workspace.models.items() if workspace else ()):
+            pairs.append((self._trained_label(name, model), name))
+        return pairs
+
+    def default(self, workspace: Workspace | None) -> str | None:
+        """The model a picker starts on: the shipped V3 if there is one, else the first there is."""
+        names = [name for _, name in self.choices(workspace)]
+        return "v3" if "v3" in names else (names[0] if names else None)
+
+    def get(self, name: str, workspace: Workspace | None) -> PixelMLP:
+        """The model called ``name`` for this session; ValueError (with the choices) if there is none."""
+        if not isinstance(name, str) or not name:
+            raise ValueError("choose a model")
+        if workspace is not None and name in workspace.models:
+            return workspace.models[name]
+        if name in self.shipped():
+            path = self.folder / f"{name}.safetensors"
+            with self._lock:
+                mtime = path.stat().st_mtime
+                cached = self._models.get(path)
+                if cached is None or cached[0] != mtime:
+                    self._models[path] = (mtime, pixelar.load_checkpoint(path))
+                return self._models[path][1]
+        known = [n for _, n in self.choices(workspace)]
+        if not known:
+            raise ValueError(f"unknown model {name!r}: there are no models yet. {self.hint()}")
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(known)}")
+
+    def by_kind(self) -> dict[str, str]:
+        """One shipped checkpoint per model kind, for side-by-side comparisons: ``{"v1": "v1", ...}``."""
+        kinds: dict[str, str] = {}
+        for name, info in self.shipped().items():
+            kinds.setdefault(info["model"], name)
+        return {kind: kinds[kind] for kind in MODEL_ORDER if kind in kinds}
+
+    def hint(self) -> str:
+        """What to do when there are no pretrained models."""
+        return (
+            f"No pretrained models in `{self.folder}`. Train one in the **Train** tab (it appears here when it "
+            f"finishes), or run `python -m pixelar train --model v3 --out {self.folder}/v3.safetensors`."
+        )
+
+    @staticmethod
+    def class_names(model: PixelMLP) -> list[str]:
+        """The names of the classes the model was trained on (the digits unless its metadata says otherwise)."""
+        return list(model.metadata.get("class_names") or DIGITS)
+
+    @staticmethod
+    def _shipped_label(name: str, info: dict) -> str:
+        kind = info["model"]
+        label = name.upper() if name == kind else f"{name} ({kind.upper()})"
+        return " · ".join([label, "pretrained", *_nll(info)])
+
+    @staticmethod
+    def _trained_label(name: str, model: PixelMLP) -> str:
+        return " · ".join([name, "trained here", *_nll(model.metadata)])
+
+
+def _nll(metadata: dict) -> list[str]:
+    nll = metadata.get("held_out_nll")
+    return [] if nll is None else [f"{nll:.2f} bits/px"]

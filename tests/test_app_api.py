@@ -1,0 +1,96 @@
+"""The real app, driven through its ``generate`` API endpoint with gradio_client: every model answers, and bad
+input is refused with a short message while the app keeps answering."""
+import httpx
+import numpy as np
+import pytest
+from gradio_client import Client
+from PIL import Image
+
+import pixelar
+from demo.generate_tab import grid_picture
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def client(app_server):
+    return Client(app_server.url, verbose=False)
+
+
+def generate(client, model="v3", digit=3, temperature=1.0, n=4, seed=7):
+    return client.predict(model, digit, temperature, n, seed, api_name="/generate")
+
+
+def expected_size(n: int) -> tuple[int, int]:
+    blank = np.zeros((n, 784), dtype=np.int64)
+    trace = pixelar.Trace(blank, None, None, None, None, np.zeros(n, dtype=np.int64), 1.0, 0, 16, 28)
+    return grid_picture(trace).size
+
+
+def test_the_api_has_one_public_endpoint_with_the_documented_inputs(client):
+    endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    assert list(endpoints) == ["/generate"]
+    names = [p["parameter_name"] for p in endpoints["/generate"]["parameters"]]
+    assert names == ["model", "digit", "temperature", "n", "seed"]
+
+
+@pytest.mark.parametrize("model", ["v1", "v2", "v3"])
+def test_every_model_generates_a_grid_of_the_right_size(client, model):
+    with Image.open(generate(client, model=model, n=4)) as picture:
+        assert picture.size == expected_size(4)
+        assert picture.size[0] >= 600  # big enough for a projector
+    with Image.open(generate(client, model=model, n=9, digit=-1)) as picture:
+        assert picture.size == expected_size(9)
+
+
+def test_the_same_seed_gives_the_same_grid(client):
+    with Image.open(generate(client, seed=123)) as a, Image.open(generate(client, seed=123)) as b:
+        assert np.array_equal(np.asarray(a), np.asarray(b))
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"temperature": 0}, "less than minimum value 0.1"),
+        ({"temperature": -1}, "less than minimum value 0.1"),
+        ({"temperature": 5}, "greater than maximum value 2"),
+        ({"n": 65}, "greater than maximum value 64"),
+        ({"n": 1000}, "greater than maximum value 64"),
+        ({"n": 0}, "less than minimum value 1"),
+        ({"n": 2.5}, "whole number from 1 to 64"),
+        ({"seed": -3}, "less than minimum value 0"),
+        ({"model": "v9"}, "unknown model 'v9'; choose one of v1, v2, v3"),
+        ({"model": "../../etc/passwd"}, "unknown model"),
+        ({"digit": 10}, "not in the list of choices"),
+    ],
+)
+def test_bad_input_is_refused_with_a_short_message_and_the_app_keeps_answering(client, bad, message):
+    with pytest.raises(Exception) as refused:
+        generate(client, **bad)
+    text = str(refused.value)
+    assert message in text
+    assert "Traceback" not in text and len(text) < 300
+    with Image.open(generate(client)) as picture:  # the next call still works
+        assert picture.size == expected_size(4)
+
+
+def test_nan_temperature_is_refused_by_the_server(app_server):
+    """gradio_client cannot even send NaN, but a hand-made request can: the server must check it too."""
+    body = '{"data": ["v3", 3, NaN, 4, 7]}'
+    base = app_server.url.rstrip("/") + "/gradio_api/call/generate"
+    event = httpx.post(base, content=body, headers={"content-type": "application/json"}, timeout=30).json()["event_id"]
+    stream = httpx.get(f"{base}/{event}", timeout=60).text
+    assert "event: error" in stream
+    assert "temperature must be from 0.1 to 2.0, got nan" in stream
+    assert "Traceback" not in stream
+
+
+def test_an_unconditional_model_ignores_the_digit(client):
+    with Image.open(generate(client, model="v1", digit=9)) as picture:
+        assert picture.size == expected_size(4)
+
+
+def test_temperature_and_seed_limits_are_inclusive(client):
+    for temperature in (0.1, 2.0):
+        with Image.open(generate(client, temperature=temperature, n=1, seed=2**31 - 1)) as picture:
+            assert picture.size == expected_size(1)

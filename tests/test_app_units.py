@@ -1,0 +1,209 @@
+"""The app's pieces in-process: input checks, the error wrapper, the checkpoint shelf, session workspaces, the
+data-set fallback and the background training run."""
+import logging
+import shutil
+import threading
+
+import gradio as gr
+import pytest
+
+import pixelar
+from demo import common
+from demo.data import DataSets
+from demo.models import TRAINED_PER_SESSION, Shelf, Workspace
+from demo.train_tab import BUDGETS, SEED_RECIPE_SAMPLES, TrainingRun, budget_choices, format_seconds
+
+
+@pytest.mark.parametrize("value", [0.1, 1, "1.5", 2.0])
+def test_temperatures_in_range_are_accepted(value):
+    assert common.check_temperature(value) == float(value)
+
+
+@pytest.mark.parametrize("value", [0, -1, 5, 2.01, float("nan"), float("inf"), "hot", None])
+def test_temperatures_out_of_range_are_refused(value):
+    with pytest.raises(ValueError, match="temperature must be"):
+        common.check_temperature(value)
+
+
+@pytest.mark.parametrize("value, ok", [(1, True), (64, True), (16.0, True), (0, False), (65, False), (2.5, False),
+                                       (True, False), ("3", False), (None, False)])
+def test_sample_counts(value, ok):
+    if ok:
+        assert common.check_count(value) == int(value)
+    else:
+        with pytest.raises(ValueError, match="number of samples must be a whole number from 1 to 64"):
+            common.check_count(value)
+
+
+@pytest.mark.parametrize("value, expected", [(None, None), ("", None), (0, 0), (7.0, 7), (2**31 - 1, 2**31 - 1)])
+def test_good_seeds(value, expected):
+    assert common.check_seed(value) == expected
+
+
+@pytest.mark.parametrize("value", [-1, 2**31, 1.5, "7", True])
+def test_bad_seeds(value):
+    with pytest.raises(ValueError, match="seed must be"):
+        common.check_seed(value)
+
+
+def test_next_seed_draws_a_new_one_only_when_asked_or_empty():
+    assert common.next_seed(42, new_each_time=False) == 42
+    assert 0 <= common.next_seed(None, new_each_time=False) <= common.SEED_MAX
+    assert 0 <= common.next_seed(42, new_each_time=True) <= common.SEED_MAX
+
+
+def test_class_checks_follow_the_model():
+    v1, v3 = pixelar.build_model("v1", hidden=8), pixelar.build_model("v3", hidden=8)
+    names = list(pixelar.data.DIGITS)
+    assert common.check_class(v1, 99, names) is None  # ignored: V1 is not class-conditional
+    assert common.check_class(v3, common.ALL_CLASSES, names) is None
+    assert common.check_class(v3, 3, names) == 3
+    with pytest.raises(ValueError, match="digit must be from 0 to 9"):
+        common.check_class(v3, 10, names)
+
+
+def test_user_errors_become_short_escaped_messages():
+    @common.friendly
+    def handler(name):
+        raise ValueError(f"unknown model {name!r}")
+
+    with pytest.raises(gr.Error) as error:
+        handler("<script>alert(1)</script>")
+    assert error.value.message == "unknown model '&lt;script&gt;alert(1)&lt;/script&gt;'"
+
+
+def test_unexpected_errors_are_logged_and_named_only(caplog):
+    @common.friendly
+    def handler():
+        yield 1
+        raise ZeroDivisionError("secret internals")
+
+    with caplog.at_level(logging.ERROR), pytest.raises(gr.Error) as error:
+        list(handler())
+    assert "ZeroDivisionError" in error.value.message and "secret" not in error.value.message
+    assert "still running" in error.value.message
+    assert "secret internals" in caplog.text  # the server log keeps the details
+
+
+def test_shelf_offers_the_shipped_models_in_order(tiny_checkpoints, tmp_path):
+    for path in tiny_checkpoints.glob("*.safetensors"):
+        shutil.copy(path, tmp_path)
+    (tmp_path / "notes.safetensors").write_bytes(b"not a checkpoint")  # skipped, not fatal
+    shelf = Shelf(tmp_path)
+    names = [name for _, name in shelf.choices(None)]
+    assert names == ["v1", "v2", "v3"]
+    assert shelf.default(None) == "v3"
+    assert shelf.choices(None)[2][0].startswith("V3 · pretrained · ")
+    assert shelf.by_kind() == {"v1": "v1", "v2": "v2", "v3": "v3"}
+    model = shelf.get("v3", None)
+    assert model.name == "v3" and shelf.get("v3", None) is model  # loaded once, shared
+    with pytest.raises(ValueError, match="unknown model 'v4'; choose one of v1, v2, v3"):
+        shelf.get("v4", None)
+
+
+def test_shelf_sees_checkpoints_written_while_it_runs(tiny_checkpoints, tmp_path):
+    shelf = Shelf(tmp_path)
+    assert shelf.choices(None) == [] and shelf.default(None) is None
+    with pytest.raises(ValueError, match="there are no models yet"):
+        shelf.get("v3", None)
+    assert "Train" in shelf.hint()
+    shutil.copy(tiny_checkpoints / "v3.safetensors", tmp_path / "v3.safetensors")
+    assert [name for _, name in shelf.choices(None)] == ["v3"]
+
+
+def test_trained_models_belong_to_their_session_only(tiny_checkpoints):
+    shelf = Shelf(tiny_checkpoints)
+    mine, theirs = Workspace(), Workspace()
+    model = pixelar.build_model("v3", hidden=8)
+    model.metadata = {"steps": 10, "dataset": "mnist-5k", "held_out_nll": 1.5}
+    name = mine.add(model)
+    assert name == "my-v3-1"
+    assert ("my-v3-1 · trained here · 1.50 bits/px", "my-v3-1") in shelf.choices(mine)
+    assert "my-v3-1" not in [n for _, n in shelf.choices(theirs)]
+    assert shelf.get("my-v3-1", mine) is model
+    with pytest.raises(ValueError, match="unknown model"):
+        shelf.get("my-v3-1", theirs)
+
+
+def test_a_workspace_keeps_its_newest_models_and_cleans_up():
+    workspace = Workspace()
+    names = [workspace.add(pixelar.build_model("v1", hidden=8)) for _ in range(TRAINED_PER_SESSION + 2)]
+    assert list(workspace.models) == names[-TRAINED_PER_SESSION:]
+    folder = workspace.folder
+    workspace.stop = threading.Event()
+    workspace.close()
+    assert workspace.stop.is_set() and not folder.exists()
+
+
+def test_class_picker_is_disabled_with_a_reason_for_unconditional_models(tiny_checkpoints):
+    shelf = Shelf(tiny_checkpoints)
+    v1 = common.class_picker_for(shelf, "v1", None, 3)
+    assert v1.interactive is False and "not class-conditional" in v1.info
+    v3 = common.class_picker_for(shelf, "v3", None, 3)
+    assert v3.interactive is True and v3.value == 3
+    unknown = common.class_picker_for(shelf, "nope", None, 3)
+    assert unknown.interactive is False and "unknown model" in unknown.info
+
+
+def test_data_sets_fall_back_to_mnist_5k_with_a_notice(monkeypatch, tmp_path):
+    real = pixelar.load_dataset
+
+    def offline(name, root):
+        if name == "mnist":
+            raise pixelar.DataUnavailable("could not be downloaded (no network)")
+        return real(name, root)
+
+    monkeypatch.setattr(pixelar, "load_dataset", offline)
+    data_sets = DataSets(tmp_path)
+    dataset, notice = data_sets.load("mnist")
+    assert dataset.name == "mnist-5k" and len(dataset.train) == 4500
+    assert "**mnist** is not available here" in notice and "**mnist-5k** instead" in notice
+    again, no_notice = data_sets.load("mnist-5k")
+    assert again is dataset and no_notice is None
+    with pytest.raises(ValueError, match="unknown data set"):
+        data_sets.load("cifar")
+
+
+def test_budgets_and_their_expected_times():
+    assert BUDGETS["seed"].steps * BUDGETS["seed"].batch_size >= SEED_RECIPE_SAMPLES
+    labels = [label for label, _ in budget_choices(12_500)]
+    assert labels[0] == "Quick · 0.512M samples · ≈ 41 s"
+    assert labels[2].endswith("100M samples · ≈ 2.2 h")
+    assert [label for label, _ in budget_choices(None)][0] == "Quick · 0.512M samples"
+    assert format_seconds(45) == "45 s" and format_seconds(600) == "10 min 00 s" and format_seconds(float("inf")) == "?"
+
+
+def run_to_the_end(run: TrainingRun, stop_after_events: int | None = None):
+    events, samples, over = [], [], False
+    run.start()
+    while not over:
+        new_events, new_samples, over = run.drain(timeout=5)
+        events += new_events
+        samples += new_samples
+        if stop_after_events is not None and len(events) >= stop_after_events:
+            run.stop.set()
+    run.thread.join()
+    return events, samples
+
+
+def test_a_training_run_reports_events_and_samples_at_each_check():
+    dataset = pixelar.load_dataset("mnist-5k")
+    config = pixelar.TrainConfig(steps=30, batch_size=64, eval_every=10, eval_images=4, report_seconds=0.05)
+    run = TrainingRun(pixelar.build_model("v3", hidden=16), dataset, config, threading.Event())
+    events, samples = run_to_the_end(run)
+    assert run.error is None and run.result.steps == 30 and not run.result.stopped
+    assert run.start_held_out is not None and run.start_held_out > run.result.held_out_nll
+    assert [step for step, _ in samples] == [0, 10, 20, 30]
+    assert all(len(trace) == 10 for _, trace in samples)
+    assert events[-1].finished and run.model.training is False
+
+
+def test_stopping_a_run_keeps_what_it_trained():
+    dataset = pixelar.load_dataset("mnist-5k")
+    config = pixelar.TrainConfig(steps=100_000, batch_size=32, eval_every=0, eval_images=2, report_seconds=0.01)
+    run = TrainingRun(pixelar.build_model("v1", hidden=16), dataset, config, threading.Event())
+    events, _ = run_to_the_end(run, stop_after_events=3)
+    assert run.result.stopped and 0 < run.result.steps < 100_000
+    assert events[-1].stopped
+    trace = pixelar.sample(run.model, 1, seed=0)  # usable at once
+    assert trace.tokens.shape == (1, 784)

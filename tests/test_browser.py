@@ -1,0 +1,122 @@
+"""The real app in headless Chromium (Playwright): every tab, a generated grid, a scrubbed step slider, a tiny
+training run whose loss plot gains points. Screenshots go to test-artifacts/ to be looked at."""
+import time
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+TIMEOUT_MS = 90_000  # the CPUs may be shared with other work
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium"),
+]
+
+
+@pytest.fixture(scope="module")
+def page(app_server):
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(app_server.url)
+        yield page
+        browser.close()
+
+
+def shot(page, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"browser-{name}.png"), full_page=True)
+
+
+def image_src(page, elem_id: str) -> str | None:
+    images = page.locator(f"#{elem_id} img")
+    return images.first.get_attribute("src") if images.count() else None
+
+
+def wait_for_new_image(page, elem_id: str, old: str | None) -> str:
+    page.wait_for_function(
+        "([id, old]) => { const img = document.querySelector(`#${id} img`);"
+        " return img && img.complete && img.naturalWidth > 0 && img.getAttribute('src') !== old; }",
+        arg=[elem_id, old],
+    )
+    return image_src(page, elem_id)
+
+
+def test_generate_tab_draws_a_large_crisp_grid(page):
+    page.get_by_role("button", name="Generate", exact=True).click()
+    wait_for_new_image(page, "generate-grid", None)
+    grid = page.locator("#generate-grid img").first
+    assert grid.evaluate("img => img.naturalWidth") >= 600
+    assert grid.evaluate("img => getComputedStyle(img).imageRendering") == "pixelated"
+    assert "16 samples" in page.locator("#generate-caption").inner_text()
+    shot(page, "generate")
+
+
+def test_compare_shows_v1_v2_v3_side_by_side(page):
+    page.get_by_role("button", name="Compare V1 · V2 · V3").click()
+    page.wait_for_function("() => document.querySelectorAll('#compare img').length === 3")
+    assert "with the same digits" in page.locator("#compare").inner_text()
+    shot(page, "compare")
+
+
+def test_step_through_redraws_the_canvas_as_the_slider_moves(page):
+    page.get_by_role("tab", name="Step through").click()
+    page.get_by_role("button", name="Sample", exact=True).click()
+    first = wait_for_new_image(page, "step-canvas", None)
+    page.locator("#step-slider input[type=range]").fill("300")
+    wait_for_new_image(page, "step-canvas", first)
+    page.wait_for_function("() => document.querySelector('#step-caption').innerText.includes('Step 300: row 10, column 20')")
+    shot(page, "step-300")
+
+    page.locator("#step-temperature input[type=range]").fill("0.5")
+    page.wait_for_function("() => document.querySelector('#step-caption').innerText.includes('At T = 0.5')")
+
+    page.get_by_role("button", name="▶ Play").click()
+    page.wait_for_function("() => Number(document.querySelector('#step-slider input[type=number]').value) > 300")
+    page.get_by_role("button", name="Pause").click()
+    shot(page, "step-playing")
+
+
+def line_points(page) -> int:
+    """Vertices of all lines in the loss plot (an SVG drawn by Vega)."""
+    return page.locator("#train-plot .mark-line path").evaluate_all(
+        "paths => paths.reduce((n, p) => n + (p.getAttribute('d').match(/[ML]/g) || []).length, 0)"
+    )
+
+
+def test_a_tiny_training_run_plots_live_and_its_model_reaches_generate(page):
+    page.get_by_role("tab", name="Train").click()
+    page.get_by_text("Using mnist-5k").wait_for()
+    shot(page, "train")
+    page.get_by_text("Steps, batch size, learning rate").click()
+    page.get_by_label("Steps", exact=True).fill("120")
+    page.get_by_label("Batch size", exact=False).fill("64")
+    page.get_by_role("button", name="Start training").click()
+
+    seen, deadline = {0}, time.monotonic() + TIMEOUT_MS / 1000
+    while not page.locator("#train-status").inner_text().startswith("Done"):
+        assert time.monotonic() < deadline, page.locator("#train-status").inner_text()
+        seen.add(line_points(page))
+        page.wait_for_timeout(300)
+    seen.add(line_points(page))
+    assert len(seen - {0}) >= 2, f"the plot never gained points: {sorted(seen)}"
+    assert "my-v3-1 is ready" in page.locator("#train-status").inner_text()
+    shot(page, "train-done")
+
+    page.get_by_role("tab", name="Generate").click()
+    page.get_by_label("Model").first.click()
+    page.get_by_role("option", name="my-v3-1 · trained here").click()
+    old = image_src(page, "generate-grid")
+    page.get_by_role("button", name="Generate", exact=True).click()
+    wait_for_new_image(page, "generate-grid", old)
+    assert "samples from my-v3-1" in page.locator("#generate-caption").inner_text()
+    shot(page, "generate-trained")
