@@ -2,10 +2,13 @@
 download is impossible."""
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 
 import pixelar
+
+log = logging.getLogger(__name__)
 
 FALLBACK = "mnist-5k"
 DATASET_CHOICES = [
@@ -33,7 +36,8 @@ class DataSets:
             except pixelar.DataUnavailable as error:
                 if name == FALLBACK:
                     raise
-                return self._get(FALLBACK), f"**{name}** is not available here, so this uses **{FALLBACK}** instead. ({error})"
+                log.warning("%s", error)
+                return self._get(FALLBACK), f"**{name}** could not be loaded or downloaded here, so this uses **{FALLBACK}** instead."
 
     def _get(self, name: str) -> pixelar.Dataset:
         if name not in self._loaded:

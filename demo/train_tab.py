@@ -65,6 +65,8 @@ class Plan:
 def format_seconds(seconds: float | None) -> str:
     if seconds is None or seconds != seconds or seconds == float("inf"):
         return "?"
+    if seconds < 0.5:
+        return "under a second"
     seconds = round(seconds)
     if seconds < 90:
         return f"{seconds} s"
@@ -176,7 +178,7 @@ def build_train_tab(shelf: Shelf, data_sets: DataSets, session: gr.State) -> Bui
     """The Train tab and its events."""
     with gr.Tab("Train") as tab:
         throughput = Throughput(data_sets)
-        slot = threading.Lock()  # held by the run in progress; others are told why they wait
+        busy = threading.Event()  # set while a run trains; others are told why they wait
 
         gr.Markdown(
             "Train a model here and watch it learn. Loss is in **bits per pixel**: 4.0 is a uniform guess over 16 "
@@ -212,7 +214,7 @@ def build_train_tab(shelf: Shelf, data_sets: DataSets, session: gr.State) -> Bui
 
         def describe_budget(kind_value, n_steps, batch):
             """The presets' and this run's expected times, from the measured samples/s (and the long-run box)."""
-            rate = throughput.rate(kind_value, slot.locked())
+            rate = throughput.rate(kind_value, busy.is_set())
             if rate is None:
                 return gr.Radio(budget_choices(None)), "Expected times appear when the server is not busy training.", gr.Checkbox(visible=False)
             expected = (n_steps or 0) * (batch or 0) / rate
@@ -232,7 +234,7 @@ def build_train_tab(shelf: Shelf, data_sets: DataSets, session: gr.State) -> Bui
         @friendly
         def on_dataset(name):
             loaded, notice = data_sets.load(name)
-            return f"⚠️ {notice}\n\n{loaded.describe()}" if notice else f"Using {loaded.describe()}."
+            return f"Note: {notice}\n\nUsing {loaded.describe()}." if notice else f"Using {loaded.describe()}."
 
         dataset.change(on_dataset, inputs=[dataset], outputs=[data_info], api_visibility="private", concurrency_id="data")
 
@@ -254,7 +256,7 @@ def build_train_tab(shelf: Shelf, data_sets: DataSets, session: gr.State) -> Bui
             if workspace.stop is not None and not workspace.stop.is_set():
                 raise gr.Error("Your training run is still going (or waiting): stop it first.", print_exception=False)
             workspace.stop = threading.Event()
-            waiting = "⏳ Waiting for another user's training to finish; yours starts right after." if slot.locked() else "Starting…"
+            waiting = "**Waiting for another user's training to finish**; yours starts right after." if busy.is_set() else "Starting…"
             return Plan(kind_value, dataset_value, config), workspace, waiting, gr.DownloadButton(interactive=False)
 
         @friendly
@@ -265,34 +267,35 @@ def build_train_tab(shelf: Shelf, data_sets: DataSets, session: gr.State) -> Bui
                 yield "Stopped before it started.", gr.skip(), gr.skip(), gr.skip()
                 return
             run = None
-            with slot:  # never blocks: the "training" concurrency group already lets one run in at a time
-                try:
-                    yield "Loading the data set…", gr.skip(), gr.skip(), gr.skip()
-                    data, notice = data_sets.load(request.dataset)
-                    if notice:
-                        gr.Warning(notice)
-                    model = pixelar.build_model(request.kind)
-                    run = TrainingRun(model, data, request.config, workspace.stop)
-                    run.start()
-                    history, over, names = [], False, list(data.class_names)
-                    while not over:
-                        events, drawn, over = run.drain(UPDATE_SECONDS)
-                        history += events
-                        picture = samples_picture(*drawn[-1], names, model.conditional) if drawn else gr.skip()
-                        line = status_line(request.kind, data, history[-1]) if history else "Measuring the untrained model…"
-                        # the plot fixes its colours at the first data it gets: send both curves from the start
-                        curves = pd.DataFrame(stepview.loss_curves(history, run.start_held_out)) if history else gr.skip()
-                        yield line, curves, picture, gr.skip()
-                    if run.error is not None:
-                        raise run.error
-                    text, path = finish(request, data, model, run.result, workspace)
-                    if notice:
-                        text += f"\n\n⚠️ {notice}"
-                    yield text, gr.skip(), gr.skip(), gr.DownloadButton(value=str(path), interactive=True) if path else gr.skip()
-                finally:
-                    workspace.stop.set()  # marks the session idle; ends the thread if the page was closed mid-run
-                    if run is not None:
-                        run.thread.join()
+            busy.set()  # the "training" concurrency group lets one run in at a time; this only tells the others
+            try:
+                yield "Loading the data set…", gr.skip(), gr.skip(), gr.skip()
+                data, notice = data_sets.load(request.dataset)
+                if notice:
+                    gr.Warning(notice)
+                model = pixelar.build_model(request.kind)
+                run = TrainingRun(model, data, request.config, workspace.stop)
+                run.start()
+                history, over, names = [], False, list(data.class_names)
+                while not over:
+                    events, drawn, over = run.drain(UPDATE_SECONDS)
+                    history += events
+                    picture = samples_picture(*drawn[-1], names, model.conditional) if drawn else gr.skip()
+                    line = status_line(request.kind, data, history[-1]) if history else "Measuring the untrained model…"
+                    # the plot fixes its colours at the first data it gets: send both curves from the start
+                    curves = pd.DataFrame(stepview.loss_curves(history, run.start_held_out)) if history else gr.skip()
+                    yield line, curves, picture, gr.skip()
+                if run.error is not None:
+                    raise run.error
+                text, path = finish(request, data, model, run.result, workspace)
+                if notice:
+                    text += f"\n\nNote: {notice}"
+                yield text, gr.skip(), gr.skip(), gr.DownloadButton(value=str(path), interactive=True) if path else gr.skip()
+            finally:
+                workspace.stop.set()  # marks the session idle; ends the thread if the page was closed mid-run
+                if run is not None:
+                    run.thread.join()
+                busy.clear()
 
         def finish(request: Plan, data: pixelar.Dataset, model: PixelMLP, result: pixelar.TrainResult, workspace: Workspace):
             """Keep the trained model in the session, save it as a checkpoint: (what happened, checkpoint path)."""
@@ -324,7 +327,8 @@ def build_train_tab(shelf: Shelf, data_sets: DataSets, session: gr.State) -> Bui
             run_training,
             inputs=[plan, session],
             outputs=[status, plot, samples, download],
-            api_visibility="private", concurrency_limit=1, concurrency_id="training",
+            api_visibility="private", concurrency_limit=1, concurrency_id="training", show_progress="minimal",
+            show_progress_on=[plot, samples],  # the status line stays readable while queued
         )
 
         def on_stop(workspace: Workspace | None):

@@ -44,16 +44,18 @@ def tiny_checkpoints(tmp_path_factory) -> Path:
 
 
 class AppServer:
-    """``python app.py`` on a free port, with its output in a log file."""
+    """``python app.py`` on a free port, with an empty data folder (downloads, if any, go there) and its output
+    in a log file."""
 
-    def __init__(self, checkpoints: Path, log: Path):
+    def __init__(self, checkpoints: Path, data_root: Path, log: Path):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log = log
         env = {**os.environ, "PYTHONPATH": str(ROOT), "GRADIO_ANALYTICS_ENABLED": "False"}
         with open(log, "w") as out:
             self.process = subprocess.Popen(
-                [sys.executable, str(ROOT / "app.py"), "--port", str(self.port), "--checkpoints", str(checkpoints)],
+                [sys.executable, str(ROOT / "app.py"), "--port", str(self.port), "--checkpoints", str(checkpoints),
+                 "--data-root", str(data_root)],
                 cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
             )
 
@@ -82,7 +84,8 @@ class AppServer:
 
 @pytest.fixture(scope="session")
 def app_server(tiny_checkpoints, tmp_path_factory):
-    server = AppServer(tiny_checkpoints, tmp_path_factory.mktemp("app") / "app.log")
+    folder = tmp_path_factory.mktemp("app")
+    server = AppServer(tiny_checkpoints, folder / "data", folder / "app.log")
     try:
         server.wait_until_up()
         yield server

@@ -17,7 +17,7 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def page(app_server):
+def browser():
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
@@ -26,11 +26,21 @@ def page(app_server):
             executable_path=str(CHROMIUM),
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
         )
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(TIMEOUT_MS)
-        page.goto(app_server.url)
-        yield page
+        yield browser
         browser.close()
+
+
+def open_app(browser, url):
+    """A new browser session (its own cookies and Gradio session) on the app."""
+    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(url)
+    return page
+
+
+@pytest.fixture(scope="module")
+def page(browser, app_server):
+    return open_app(browser, app_server.url)
 
 
 def shot(page, name: str) -> None:
@@ -93,23 +103,46 @@ def line_points(page) -> int:
     )
 
 
+def set_budget(page, steps: int, batch_size: int) -> None:
+    if not page.get_by_label("Steps", exact=True).is_visible():
+        page.get_by_text("Steps, batch size, learning rate").click()
+    page.get_by_label("Steps", exact=True).fill(str(steps))
+    page.get_by_label("Batch size", exact=False).fill(str(batch_size))
+
+
+def status(page) -> str:
+    return page.locator("#train-status").inner_text()
+
+
+def test_the_train_tab_says_which_data_set_it_uses(page):
+    page.get_by_role("tab", name="Train").click()
+    page.get_by_text("Using mnist-5k: 4,500 training + 500 held-out images").wait_for()
+    page.get_by_text("This run: 1,000 steps").wait_for()  # the expected time, measured on this server
+    shot(page, "train")
+    page.get_by_label("Data set").click()
+    page.get_by_role("option", name="MNIST, 70,000 digits").click()
+    page.wait_for_function("() => /could not be loaded|Using mnist:/.test(document.body.innerText)")
+    if "Using mnist:" not in page.locator("body").inner_text():  # offline (tests, CI): the visible fallback
+        page.get_by_text("could not be loaded or downloaded here, so this uses mnist-5k instead").wait_for()
+    shot(page, "train-fallback")
+    page.get_by_label("Data set").click()
+    page.get_by_role("option", name="MNIST, 5,000 digits").click()
+    page.get_by_text("Using mnist-5k").wait_for()
+
+
 def test_a_tiny_training_run_plots_live_and_its_model_reaches_generate(page):
     page.get_by_role("tab", name="Train").click()
-    page.get_by_text("Using mnist-5k").wait_for()
-    shot(page, "train")
-    page.get_by_text("Steps, batch size, learning rate").click()
-    page.get_by_label("Steps", exact=True).fill("120")
-    page.get_by_label("Batch size", exact=False).fill("64")
+    set_budget(page, 120, 64)
     page.get_by_role("button", name="Start training").click()
 
     seen, deadline = {0}, time.monotonic() + TIMEOUT_MS / 1000
-    while not page.locator("#train-status").inner_text().startswith("Done"):
-        assert time.monotonic() < deadline, page.locator("#train-status").inner_text()
+    while not status(page).startswith("Done"):
+        assert time.monotonic() < deadline, status(page)
         seen.add(line_points(page))
         page.wait_for_timeout(300)
     seen.add(line_points(page))
     assert len(seen - {0}) >= 2, f"the plot never gained points: {sorted(seen)}"
-    assert "my-v3-1 is ready" in page.locator("#train-status").inner_text()
+    assert "my-v3-1 is ready" in status(page)
     shot(page, "train-done")
 
     page.get_by_role("tab", name="Generate").click()
@@ -120,3 +153,33 @@ def test_a_tiny_training_run_plots_live_and_its_model_reaches_generate(page):
     wait_for_new_image(page, "generate-grid", old)
     assert "samples from my-v3-1" in page.locator("#generate-caption").inner_text()
     shot(page, "generate-trained")
+
+
+def test_users_train_one_at_a_time_and_keep_their_models_to_themselves(browser, app_server):
+    alice, bob = open_app(browser, app_server.url), open_app(browser, app_server.url)
+    for user in (alice, bob):
+        user.get_by_role("tab", name="Train").click()
+    set_budget(alice, 100_000, 32)
+    alice.get_by_role("button", name="Start training").click()
+    alice.wait_for_function("() => document.querySelector('#train-status').innerText.includes('samples/s')")
+
+    set_budget(bob, 40, 32)
+    bob.get_by_role("button", name="Start training").click()
+    bob.get_by_text("Waiting for another user's training to finish").wait_for()
+    shot(bob, "train-waiting")
+
+    bob.get_by_role("tab", name="Generate").click()  # generation keeps answering while Alice trains
+    bob.get_by_role("button", name="Generate", exact=True).click()
+    wait_for_new_image(bob, "generate-grid", None)
+    assert status(alice).startswith("Training V3")
+
+    alice.get_by_role("button", name="Stop").click()
+    alice.wait_for_function("() => document.querySelector('#train-status').innerText.startsWith('Stopped after')")
+    assert "my-v3-1 is ready" in status(alice)  # stopping keeps what was trained
+    bob.get_by_role("tab", name="Train").click()
+    bob.wait_for_function("() => document.querySelector('#train-status').innerText.startsWith('Done after 40 steps')")
+
+    carol = open_app(browser, app_server.url)
+    carol.get_by_label("Model").first.click()
+    assert carol.get_by_role("option").count() == 3  # the shipped V1, V2, V3 only
+    assert carol.get_by_role("option", name="trained here").count() == 0
