@@ -38,7 +38,7 @@ def build_app(checkpoints: str | Path, data_root: str | Path = "data") -> gr.Blo
             tabs = [
                 build_generate_tab(shelf, session),
                 build_step_tab(shelf, session),
-                build_train_tab(shelf, DataSets(data_root), session),
+                build_train_tab(DataSets(data_root), session),
             ]
         pickers = [picker for tab in tabs for picker in tab.pickers]
         gr.on(
@@ -51,11 +51,15 @@ def build_app(checkpoints: str | Path, data_root: str | Path = "data") -> gr.Blo
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="pixelar's teaching app (Gradio).")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)), help="port (default 7860)")
-    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--checkpoints", default=os.environ.get("PIXELAR_CHECKPOINTS", str(HERE / "checkpoints")),
-                        help="folder of pretrained checkpoints (default checkpoints/)")
-    parser.add_argument("--data-root", default=os.environ.get("PIXELAR_DATA", str(HERE / "data")), help="where data sets are downloaded (default data/)")
+    env = os.environ.get
+    parser.add_argument("--port", type=int, default=int(env("GRADIO_SERVER_PORT", 7860)),
+                        help="port (default: GRADIO_SERVER_PORT or 7860)")
+    parser.add_argument("--host", default=env("GRADIO_SERVER_NAME", "127.0.0.1"),
+                        help="address to listen on (default: GRADIO_SERVER_NAME or 127.0.0.1; 0.0.0.0 for a network)")
+    parser.add_argument("--checkpoints", default=env("PIXELAR_CHECKPOINTS", str(HERE / "checkpoints")),
+                        help="folder of pretrained *.safetensors (default: PIXELAR_CHECKPOINTS or checkpoints/)")
+    parser.add_argument("--data-root", default=env("PIXELAR_DATA", str(HERE / "data")),
+                        help="where data sets are downloaded (default: PIXELAR_DATA or data/)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     app = build_app(args.checkpoints, args.data_root)

@@ -39,11 +39,12 @@ def main() -> None:
 
     def summary(values):
         values = sorted(values)
-        return f"median {statistics.median(values):.1f} ms, p95 {values[int(0.95 * (len(values) - 1))]:.1f} ms, max {values[-1]:.1f} ms"
+        p95 = values[int(0.95 * (len(values) - 1))]
+        return f"median {statistics.median(values):.1f} ms, p95 {p95:.1f} ms, max {values[-1]:.1f} ms"
 
     print(f"step render ({len(steps)} steps): {summary(render_ms)}")
     print(f"PNG encoding of its 4 pictures: {summary(encode_ms)}")
-    print(f"total per step: {summary([r + e for r, e in zip(render_ms, encode_ms)])}")
+    print(f"total per step: {summary([r + e for r, e in zip(render_ms, encode_ms, strict=True)])}")
 
 
 if __name__ == "__main__":

@@ -40,7 +40,8 @@ def user_message(error: Exception) -> gr.Error:
     if isinstance(error, USER_ERRORS):
         return gr.Error(html.escape(str(error), quote=False), print_exception=False)
     log.exception("unexpected error in an event handler")
-    return gr.Error(f"Something went wrong ({type(error).__name__}). The app is still running; please try again.", print_exception=False)
+    text = f"Something went wrong ({type(error).__name__}). The app is still running; please try again."
+    return gr.Error(text, print_exception=False)
 
 
 def friendly(fn):

@@ -17,6 +17,8 @@ DATASET_CHOICES = [
     ("Fashion-MNIST, 70,000 clothes pictures (downloads 30 MB the first time)", "fashion"),
 ]
 
+DATASET_NAMES = tuple(name for _, name in DATASET_CHOICES)
+
 
 class DataSets:
     """Loads data sets by name under ``root`` and keeps them; one load at a time (a download is not repeated)."""
@@ -28,8 +30,8 @@ class DataSets:
 
     def load(self, name: str) -> tuple[pixelar.Dataset, str | None]:
         """The data set ``name``, or mnist-5k and a one-line notice saying why ``name`` could not be had."""
-        if name not in {value for _, value in DATASET_CHOICES}:
-            raise ValueError(f"unknown data set {name!r}; choose one of {', '.join(v for _, v in DATASET_CHOICES)}")
+        if name not in DATASET_NAMES:
+            raise ValueError(f"unknown data set {name!r}; choose one of {', '.join(DATASET_NAMES)}")
         with self._lock:
             try:
                 return self._get(name), None
@@ -37,7 +39,8 @@ class DataSets:
                 if name == FALLBACK:
                     raise
                 log.warning("%s", error)
-                return self._get(FALLBACK), f"**{name}** could not be loaded or downloaded here, so this uses **{FALLBACK}** instead."
+                notice = f"**{name}** could not be loaded or downloaded here, so this uses **{FALLBACK}** instead."
+                return self._get(FALLBACK), notice
 
     def _get(self, name: str) -> pixelar.Dataset:
         if name not in self._loaded:

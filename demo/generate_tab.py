@@ -15,8 +15,20 @@ from pixelar import render, stepview
 from pixelar.models import PixelMLP
 
 from .common import (
-    ALL_CLASSES, BuiltTab, MAX_SAMPLES, check_class, check_count, check_seed, check_temperature, class_picker,
-    class_picker_for, friendly, model_picker, next_seed, seed_controls, temperature_slider,
+    ALL_CLASSES,
+    MAX_SAMPLES,
+    BuiltTab,
+    check_class,
+    check_count,
+    check_seed,
+    check_temperature,
+    class_picker,
+    class_picker_for,
+    friendly,
+    model_picker,
+    next_seed,
+    seed_controls,
+    temperature_slider,
 )
 from .models import Shelf, Workspace, model_title
 
@@ -28,7 +40,9 @@ def _scale(columns: int, width: int = GRID_WIDTH) -> int:
     return max(2, min(12, width // (columns * 28)))
 
 
-def sample_model(shelf: Shelf, workspace: Workspace | None, name: str, digit, temperature, n, seed) -> tuple[pixelar.Trace, PixelMLP]:
+def sample_model(
+    shelf: Shelf, workspace: Workspace | None, name: str, digit, temperature, n, seed
+) -> tuple[pixelar.Trace, PixelMLP]:
     """Check every input, then sample ``n`` images from the model called ``name``: its trace, and the model."""
     temperature, n, seed = check_temperature(temperature), check_count(n), check_seed(seed)
     model = shelf.get(name, workspace)

@@ -13,8 +13,17 @@ from pixelar import render, stepview
 from pixelar.models import N_PIXELS
 
 from .common import (
-    BuiltTab, check_class, check_seed, check_temperature, class_picker, class_picker_for, friendly, model_picker, next_seed,
-    seed_controls, temperature_slider,
+    BuiltTab,
+    check_class,
+    check_seed,
+    check_temperature,
+    class_picker,
+    class_picker_for,
+    friendly,
+    model_picker,
+    next_seed,
+    seed_controls,
+    temperature_slider,
 )
 from .models import Shelf, Workspace
 

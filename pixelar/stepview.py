@@ -61,7 +61,7 @@ def _outline(draw: ImageDraw.ImageDraw, mask: np.ndarray, scale: int, colour, wi
         "right": inner & ~padded[1:-1, 2:],
     }
     for side, cells in edges.items():
-        for row, col in zip(*np.nonzero(cells)):
+        for row, col in zip(*np.nonzero(cells), strict=True):
             x0, y0, x1, y1 = col * scale, top + row * scale, (col + 1) * scale, top + (row + 1) * scale
             line = {"top": (x0, y0, x1, y0), "bottom": (x0, y1, x1, y1), "left": (x0, y0, x0, y1), "right": (x1, y0, x1, y1)}
             draw.line(line[side], fill=colour, width=width)
@@ -207,7 +207,8 @@ def describe_step(trace: Trace, step: int, index: int = 0, uses_position: bool =
     if previous:
         first_row, first_col = divmod(step - previous, IMAGE_SIZE)
         last_row, last_col = divmod(step - 1, IMAGE_SIZE)
-        seen.append(f"{previous} previous pixel{'s' * (previous != 1)} (row {first_row} col {first_col} → row {last_row} col {last_col})")
+        span = f"row {first_row} col {first_col} → row {last_row} col {last_col}"
+        seen.append(f"{previous} previous pixel{'s' * (previous != 1)} ({span})")
     if uses_position:
         seen.append("its row and column")
     if class_name is not None:
@@ -259,7 +260,10 @@ def render_step(
         reshaped = None
         if temperature is not None and not math.isclose(temperature, trace.temperature):
             reshaped = softmax_at(trace.logits[index, step], temperature)
-            caption += f" At T = {temperature:g}: entropy {float(entropy_bits(reshaped)):.2f} bits, p(bin {token}) = {reshaped[token]:.2f}."
+            caption += (
+                f" At T = {temperature:g}: entropy {float(entropy_bits(reshaped)):.2f} bits,"
+                f" p(bin {token}) = {reshaped[token]:.2f}."
+            )
         labels = (f"T = {trace.temperature:g}", f"T = {temperature:g}" if temperature else "")
         bars = probability_bars(trace.probs[index, step], token, reshaped, labels)
         entropy, chosen_prob = float(trace.entropy[index, step]), float(trace.chosen_prob[index, step])

@@ -4,6 +4,7 @@ import httpx
 import numpy as np
 import pytest
 from gradio_client import Client
+from gradio_client.exceptions import AppError
 from PIL import Image
 
 import pixelar
@@ -74,7 +75,7 @@ def test_bad_input_is_refused_with_a_short_message(client, bad, message):
 
 def test_the_app_keeps_answering_after_each_bad_input(client):
     for bad, _ in BAD_INPUTS:
-        with pytest.raises(Exception):
+        with pytest.raises(AppError):
             generate(client, **bad)
     with Image.open(generate(client, n=1)) as picture:
         assert picture.size == expected_size(1)

@@ -11,7 +11,7 @@ import pixelar
 from demo import common
 from demo.data import DataSets
 from demo.models import TRAINED_PER_SESSION, Shelf, Workspace
-from demo.train_tab import BUDGETS, SEED_RECIPE_SAMPLES, TrainingRun, budget_choices, format_seconds
+from demo.training import BUDGETS, SEED_RECIPE_SAMPLES, Plan, TrainingRun, budget_choices, format_seconds
 
 
 @pytest.mark.parametrize("value", [0.1, 1, "1.5", 2.0])
@@ -171,6 +171,20 @@ def test_budgets_and_their_expected_times():
     assert labels[2].endswith("100M samples · ≈ 2.2 h")
     assert [label for label, _ in budget_choices(None)][0] == "Quick · 0.512M samples"
     assert format_seconds(45) == "45 s" and format_seconds(600) == "10 min 00 s" and format_seconds(float("inf")) == "?"
+
+
+def test_a_plan_checks_the_train_tab_inputs():
+    plan = Plan.check("v2", "mnist-5k", 800, 256, 0.002)
+    assert plan.samples == 800 * 256 and plan.config.eval_every == 100 and plan.config.learning_rate == 0.002
+    for bad, message in [
+        (("v4", "mnist-5k", 10, 8, None), "unknown model 'v4'"),
+        (("v3", "cifar", 10, 8, None), "unknown data set 'cifar'"),
+        (("v3", "mnist-5k", None, 8, None), "whole numbers"),
+        (("v3", "mnist-5k", 10, 0, None), "batch size must be from 1"),
+        (("v3", "mnist-5k", 10, 8, 5.0), "learning rate must be above 0 and at most 1"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            Plan.check(*bad)
 
 
 def run_to_the_end(run: TrainingRun, stop_after_events: int | None = None):

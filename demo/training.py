@@ -1,0 +1,170 @@
+"""The app's training runs: ``pixelar.train`` in a background thread, the budgets a run can have, and the
+training speed measured on this server (for expected times)."""
+from __future__ import annotations
+
+import queue
+import threading
+from dataclasses import dataclass
+
+import pixelar
+from pixelar.models import PixelMLP
+
+from .data import DATASET_NAMES, DataSets
+
+SEED_RECIPE_SAMPLES = 5_000_000 * 20  # the seed trains on 5M (image, pixel) pairs for 20 epochs
+LONG_RUN_SECONDS = 30 * 60  # longer runs need a tick in the confirmation box
+ASSUMED_RATE = 13_000  # samples/s for that check until this server has measured its own (2 CPU cores: ~10-13k)
+CHECK_IMAGES = 20  # held-out images per check during a run (and for the final figure)
+SAMPLES_AT_CHECK = 10  # images drawn at each held-out check (one of each class for V3)
+
+
+@dataclass(frozen=True)
+class Budget:
+    name: str
+    steps: int
+    batch_size: int = 512
+
+
+BUDGETS = {
+    "quick": Budget("Quick", 1_000),  # about a minute on 2 CPU cores
+    "standard": Budget("Standard", 15_000),  # about 10 minutes
+    "seed": Budget("The seed's recipe (5M pairs × 20 epochs)", -(-SEED_RECIPE_SAMPLES // 512)),
+}
+
+
+def budget_choices(rate: float | None) -> list[tuple[str, str]]:
+    """The budget picker's labels, with each preset's expected time at ``rate`` samples/s when it is known."""
+    choices = []
+    for key, b in BUDGETS.items():
+        label = f"{b.name} · {b.steps * b.batch_size / 1e6:.3g}M samples"
+        if rate:
+            label += f" · ≈ {format_seconds(b.steps * b.batch_size / rate)}"
+        choices.append((label, key))
+    return choices
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A checked request for a run, handed from Start to the queued training event."""
+
+    kind: str
+    dataset: str
+    config: pixelar.TrainConfig
+
+    @classmethod
+    def check(cls, kind, dataset, steps, batch_size, learning_rate) -> Plan:
+        """A plan from the Train tab's inputs, or a ValueError that says what is wrong."""
+        if kind not in pixelar.MODELS:
+            raise ValueError(f"unknown model {kind!r}; choose one of {', '.join(pixelar.MODELS)}")
+        if dataset not in DATASET_NAMES:
+            raise ValueError(f"unknown data set {dataset!r}; choose one of {', '.join(DATASET_NAMES)}")
+        if not isinstance(steps, int) or not isinstance(batch_size, int):
+            raise ValueError("steps and batch size must be whole numbers")
+        config = pixelar.TrainConfig(
+            steps=steps, batch_size=batch_size, learning_rate=learning_rate,
+            eval_every=min(1000, max(50, steps // 8)), eval_images=CHECK_IMAGES,
+        )
+        config.validate()
+        return cls(kind, dataset, config)
+
+    @property
+    def samples(self) -> int:
+        return self.config.steps * self.config.batch_size
+
+
+def format_seconds(seconds: float | None) -> str:
+    """A duration for people: "45 s", "12 min 05 s", "2.2 h"."""
+    if seconds is None or seconds != seconds or seconds == float("inf"):
+        return "?"
+    if seconds < 0.5:
+        return "under a second"
+    seconds = round(seconds)
+    if seconds < 90:
+        return f"{seconds} s"
+    if seconds < 90 * 60:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds / 3600:.1f} h"
+
+
+class Throughput:
+    """Training samples per second on this server, per model kind: measured by a short run on first use, then
+    updated by every real run."""
+
+    def __init__(self, data_sets: DataSets):
+        self.data_sets = data_sets
+        self.rates: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def expected_seconds(self, plan: Plan) -> float:
+        """How long ``plan`` should take here (assuming 2-core speed until this server has measured its own)."""
+        return plan.samples / self.rates.get(plan.kind, ASSUMED_RATE)
+
+    def rate(self, kind: str, server_busy: bool) -> float | None:
+        """Samples/s for ``kind``; None if unknown and the server is too busy training to measure fairly."""
+        with self._lock:
+            if kind not in self.rates and not server_busy:
+                dataset, _ = self.data_sets.load("mnist-5k")
+                config = pixelar.TrainConfig(steps=30, eval_every=0, eval_images=1, report_seconds=3600)
+                result = pixelar.train(pixelar.build_model(kind), dataset, config)
+                self.rates[kind] = result.samples_seen / result.seconds
+            return self.rates.get(kind)
+
+    def record(self, kind: str, batch_size: int, rate: float) -> None:
+        """Keep a real run's rate (only at the presets' batch size: the rate depends on it)."""
+        if batch_size == BUDGETS["quick"].batch_size and rate > 0:
+            self.rates[kind] = rate
+
+
+class TrainingRun:
+    """``pixelar.train`` in a background thread. Its events, and a few samples at each held-out check, go into
+    a queue that the UI drains; ``stop`` ends it within a step with everything trained so far kept."""
+
+    def __init__(self, model: PixelMLP, dataset: pixelar.Dataset, config: pixelar.TrainConfig, stop: threading.Event):
+        self.model, self.dataset, self.config, self.stop = model, dataset, config, stop
+        self.updates: queue.Queue = queue.Queue()
+        self.start_held_out: float | None = None  # the untrained model's held-out loss: the plot's first point
+        self.result: pixelar.TrainResult | None = None
+        self.error: Exception | None = None
+        self.thread = threading.Thread(target=self._run, name="pixelar-training", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.start_held_out = pixelar.evaluate(self.model, self.dataset.held_out.subset(self.config.eval_images))
+            self._draw(0)
+            self.result = pixelar.train(self.model, self.dataset, self.config, on_event=self._on_event, stop=self.stop)
+        except Exception as error:  # reported to the user by the UI thread
+            self.error = error
+        finally:
+            self.updates.put(None)
+
+    def _on_event(self, event: pixelar.TrainEvent) -> None:
+        self.updates.put(event)
+        if event.held_out_nll is not None:
+            self._draw(event.step)
+
+    def _draw(self, step: int) -> None:
+        """Queue a few samples from the model as it is at ``step`` (same seed each time, so they are comparable)."""
+        was_training = self.model.training
+        trace = pixelar.sample(self.model, SAMPLES_AT_CHECK, temperature=1.0, seed=0)
+        self.model.train(was_training)  # sampling switched it to eval mode; training goes on with dropout
+        self.updates.put((step, trace))
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def drain(self, timeout: float) -> tuple[list, list, bool]:
+        """Everything that arrived within ``timeout`` s: (events, (step, trace) pairs, whether the run is over)."""
+        events, samples, over = [], [], False
+        try:
+            item = self.updates.get(timeout=timeout)
+            while True:
+                if item is None:
+                    over = True
+                elif isinstance(item, tuple):
+                    samples.append(item)
+                else:
+                    events.append(item)
+                item = self.updates.get_nowait()
+        except queue.Empty:
+            pass
+        return events, samples, over
