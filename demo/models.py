@@ -117,7 +117,7 @@ class Shelf:
     def get(self, name: str, workspace: Workspace | None) -> PixelMLP:
         """The model called ``name`` for this session; ValueError (with the choices) if there is none."""
         if not isinstance(name, str) or not name:
-            raise ValueError("choose a model")
+            raise ValueError("choose a model" if self.choices(workspace) else self.hint())
         if workspace is not None and name in workspace.models:
             return workspace.models[name]
         if name in self.shipped():
@@ -143,8 +143,8 @@ class Shelf:
     def hint(self) -> str:
         """What to do when there are no pretrained models."""
         return (
-            f"No pretrained models in `{self.folder}`. Train one in the **Train** tab (it appears here when it "
-            f"finishes), or run `python -m pixelar train --model v3 --out {self.folder}/v3.safetensors`."
+            f"No pretrained models in {self.folder}. Train one in the Train tab (it appears here when it finishes), "
+            f"or run: python -m pixelar train --model v3 --out {self.folder}/v3.safetensors"
         )
 
     @staticmethod

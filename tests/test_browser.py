@@ -4,6 +4,9 @@ import time
 from pathlib import Path
 
 import pytest
+from PIL import Image
+
+import pixelar
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -95,6 +98,11 @@ def test_step_through_redraws_the_canvas_as_the_slider_moves(page):
     page.get_by_role("button", name="Pause").click()
     shot(page, "step-playing")
 
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download the drawing as a GIF").click()
+    with Image.open(download.value.path()) as gif:
+        assert gif.format == "GIF" and gif.n_frames > 50
+
 
 def line_points(page) -> int:
     """Vertices of all lines in the loss plot (an SVG drawn by Vega)."""
@@ -144,6 +152,10 @@ def test_a_tiny_training_run_plots_live_and_its_model_reaches_generate(page):
     assert len(seen - {0}) >= 2, f"the plot never gained points: {sorted(seen)}"
     assert "my-v3-1 is ready" in status(page)
     shot(page, "train-done")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download the trained model (.safetensors)").click()
+    model = pixelar.load_checkpoint(download.value.path())
+    assert model.name == "v3" and model.metadata["steps"] == 120 and model.metadata["dataset"] == "mnist-5k"
 
     page.get_by_role("tab", name="Generate").click()
     page.get_by_label("Model").first.click()
