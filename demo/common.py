@@ -144,32 +144,38 @@ def refresh_picker(shelf: Shelf, current: str | None, workspace: Workspace | Non
     return gr.Dropdown(choices=choices, value=value, info=None if choices else shelf.hint())
 
 
-def class_picker() -> gr.Radio:
-    """The digit (class) to draw; its labels follow the chosen model's class names."""
-    return gr.Radio(class_choices(list(pixelar.data.DIGITS)), value=ALL_CLASSES, label="Digit")
+def class_picker(shelf: Shelf, with_all: bool = True) -> gr.Radio:
+    """The digit (class) to draw, fitted to the picker's first model; ``with_all``: offer "all, in turn"."""
+    first = ALL_CLASSES if with_all else 0
+    return gr.Radio(label="Digit", **class_picker_props(shelf, shelf.default(None), None, first, with_all))
 
 
-def class_choices(names: list[str]) -> list[tuple[str, int]]:
-    return [("all, in turn", ALL_CLASSES)] + [(name, i) for i, name in enumerate(names)]
+def class_picker_for(
+    shelf: Shelf, name: str | None, workspace: Workspace | None, current, with_all: bool = True
+) -> gr.Radio:
+    """The class picker refitted to another model (an update for ``class_picker``)."""
+    return gr.Radio(**class_picker_props(shelf, name, workspace, current, with_all))
 
 
-def class_picker_for(shelf: Shelf, name: str | None, workspace: Workspace | None, current) -> gr.Radio:
-    """The class picker fitted to a model: its class names, or disabled with the reason for an unconditional one."""
-    if not name:
-        return gr.Radio(interactive=False, info="Pick a model first.")
-    try:
-        model = shelf.get(name, workspace)
-    except USER_ERRORS as error:
-        return gr.Radio(interactive=False, info=html.escape(str(error), quote=False))
-    names = shelf.class_names(model)
+def class_picker_props(shelf: Shelf, name: str | None, workspace: Workspace | None, current, with_all: bool) -> dict:
+    """Choices, value and state of the class picker for a model: its class names, or disabled with the reason
+    for a model that ignores the class."""
+    names = list(pixelar.data.DIGITS)
+    model = None
+    if name:
+        try:
+            model = shelf.get(name, workspace)
+            names = shelf.class_names(model)
+        except USER_ERRORS as error:
+            return {"interactive": False, "info": html.escape(str(error), quote=False)}
+    choices = ([("all, in turn", ALL_CLASSES)] if with_all else []) + [(n, i) for i, n in enumerate(names)]
+    value = current if current in [v for _, v in choices] else choices[0][1]
+    if model is None:
+        return {"choices": choices, "value": value, "interactive": False, "info": "Pick a model first."}
     if not model.conditional:
-        return gr.Radio(
-            class_choices(names), value=current, interactive=False,
-            info=f"{model.name.upper()} ignores the digit: it is not class-conditional (only V3 is).",
-        )
-    choices = class_choices(names)
-    value = current if current in [v for _, v in choices] else ALL_CLASSES
-    return gr.Radio(choices, value=value, interactive=True, info=None)
+        reason = f"{model.name.upper()} ignores the digit: it is not class-conditional (only V3 is)."
+        return {"choices": choices, "value": value, "interactive": False, "info": reason}
+    return {"choices": choices, "value": value, "interactive": True, "info": None}
 
 
 def temperature_slider(info: str | None = None, elem_id: str | None = None) -> gr.Slider:

@@ -58,11 +58,9 @@ def grid_picture(trace: pixelar.Trace, names: list[str] | None = None) -> Image.
 
 
 def entropy_picture(trace: pixelar.Trace) -> Image.Image:
-    """Each sample's entropy map, in the same grid layout, with a colour bar."""
+    """Each sample's entropy map, in the same grid layout as the samples."""
     columns = math.ceil(math.sqrt(len(trace)))
-    scale = _scale(columns)
-    maps = render.tile([render.entropy_heatmap(trace, i, scale=scale) for i in range(len(trace))], columns)
-    return stepview.with_color_bar(maps, 0.0, math.log2(trace.k), "magma", "entropy of each step, bits")
+    return stepview.entropy_sheet(trace, columns, _scale(columns))
 
 
 def summary(name: str, model: PixelMLP, trace: pixelar.Trace, digit) -> str:
@@ -108,7 +106,7 @@ def build_generate_tab(shelf: Shelf, session: gr.State) -> BuiltTab:
         with gr.Row():
             with gr.Column(scale=1, min_width=320):
                 model = model_picker(shelf)
-                digit = class_picker()
+                digit = class_picker(shelf)
                 temperature = temperature_slider("Low: safe, blurry-average choices. High: bold, noisy ones.")
                 count = gr.Slider(1, MAX_SAMPLES, value=16, step=1, label="Number of samples")
                 with gr.Row():

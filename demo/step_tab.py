@@ -70,7 +70,7 @@ def build_step_tab(shelf: Shelf, session: gr.State) -> BuiltTab:
         with gr.Row():
             with gr.Column(scale=1, min_width=300):
                 model = model_picker(shelf)
-                digit = class_picker()
+                digit = class_picker(shelf, with_all=False)
                 temperature = temperature_slider(
                     "Used by Sample. Move it afterwards to see how this step's choice would reshape.", "step-temperature"
                 )
@@ -109,7 +109,6 @@ def build_step_tab(shelf: Shelf, session: gr.State) -> BuiltTab:
             model = shelf.get(name, workspace)
             names = shelf.class_names(model)
             label = check_class(model, digit_value, names)
-            label = 0 if model.conditional and label is None else label  # one image: "all" means the first class
             trace = pixelar.sample(model, 1, labels=label, temperature=check_temperature(t), seed=check_seed(seed_value))
             drawn = Generation(trace, name, model.uses_position, names[trace.labels[0]] if model.conditional else None)
             workspace = workspace or Workspace()
@@ -142,7 +141,7 @@ def build_step_tab(shelf: Shelf, session: gr.State) -> BuiltTab:
         )
         pause.click(lambda: gr.Timer(active=False), outputs=[timer], api_visibility="private", queue=False)
         model.change(
-            lambda name, current, workspace: class_picker_for(shelf, name, workspace, current),
+            lambda name, current, workspace: class_picker_for(shelf, name, workspace, current, with_all=False),
             inputs=[model, digit, session], outputs=[digit], api_visibility="private", queue=False,
         )
     return BuiltTab(tab, [model])

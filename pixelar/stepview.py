@@ -193,6 +193,12 @@ def chosen_prob_map(trace: Trace, step: int, index: int = 0, scale: int = 10) ->
     return with_color_bar(picture, 0.0, 1.0, "viridis", "p(chosen token)")
 
 
+def entropy_sheet(trace: Trace, columns: int, scale: int) -> Image.Image:
+    """Every image's entropy map in a grid (the layout of ``render.sample_grid``), with one colour bar."""
+    maps = render.tile([render.entropy_heatmap(trace, i, scale=scale) for i in range(len(trace))], columns)
+    return with_color_bar(maps, 0.0, math.log2(trace.k), "magma", "entropy of each step, bits")
+
+
 def describe_step(trace: Trace, step: int, index: int = 0, uses_position: bool = True, class_name: str | None = None) -> str:
     """One line for a class: where pixel ``step`` is, what the model sees, and what it chose."""
     step = check_step(step)

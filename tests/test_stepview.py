@@ -121,6 +121,14 @@ def test_heat_maps_use_fixed_scales_with_a_colour_bar():
     assert stepview.chosen_prob_map(trace, 100, scale=4).size == (112, 156)
 
 
+def test_entropy_sheet_lays_maps_out_like_the_sample_grid():
+    model = pixelar.build_model("v3", hidden=16)
+    trace = pixelar.sample(model, 4, seed=1)
+    grid = render.sample_grid(trace.images(), columns=2, scale=3)
+    sheet = stepview.entropy_sheet(trace, columns=2, scale=3)
+    assert sheet.size == (grid.width, grid.height + 44)
+
+
 def test_render_step_works_on_a_real_sample():
     model = pixelar.build_model("v3", hidden=16)
     trace = pixelar.sample(model, 1, labels=2, seed=1)
