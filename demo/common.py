@@ -147,7 +147,7 @@ def refresh_picker(shelf: Shelf, current: str | None, workspace: Workspace | Non
 def class_picker(shelf: Shelf, with_all: bool = True) -> gr.Radio:
     """The digit (class) to draw, fitted to the picker's first model; ``with_all``: offer "all, in turn"."""
     first = ALL_CLASSES if with_all else 0
-    return gr.Radio(label="Digit", **class_picker_props(shelf, shelf.default(None), None, first, with_all))
+    return gr.Radio(**class_picker_props(shelf, shelf.default(None), None, first, with_all))
 
 
 def class_picker_for(
@@ -167,15 +167,16 @@ def class_picker_props(shelf: Shelf, name: str | None, workspace: Workspace | No
             model = shelf.get(name, workspace)
             names = shelf.class_names(model)
         except USER_ERRORS as error:
-            return {"interactive": False, "info": html.escape(str(error), quote=False)}
+            return {"label": "Digit", "interactive": False, "info": html.escape(str(error), quote=False)}
     choices = ([("all, in turn", ALL_CLASSES)] if with_all else []) + [(n, i) for i, n in enumerate(names)]
     value = current if current in [v for _, v in choices] else choices[0][1]
+    props = {"choices": choices, "value": value, "label": "Digit" if tuple(names) == pixelar.data.DIGITS else "Class"}
     if model is None:
-        return {"choices": choices, "value": value, "interactive": False, "info": "Pick a model first."}
+        return {**props, "interactive": False, "info": "Pick a model first."}
     if not model.conditional:
-        reason = f"{model.name.upper()} ignores the digit: it is not class-conditional (only V3 is)."
-        return {"choices": choices, "value": value, "interactive": False, "info": reason}
-    return {"choices": choices, "value": value, "interactive": True, "info": None}
+        reason = f"{model.name.upper()} ignores the class: it is not class-conditional (only V3 is)."
+        return {**props, "interactive": False, "info": reason}
+    return {**props, "interactive": True, "info": None}
 
 
 def temperature_slider(info: str | None = None, elem_id: str | None = None) -> gr.Slider:

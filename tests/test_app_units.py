@@ -138,7 +138,7 @@ def test_a_workspace_keeps_its_newest_models_and_cleans_up():
 def test_class_picker_is_disabled_with_a_reason_for_unconditional_models(tiny_checkpoints):
     shelf = Shelf(tiny_checkpoints)
     v1 = common.class_picker_for(shelf, "v1", None, 3)
-    assert v1.interactive is False and "not class-conditional" in v1.info
+    assert v1.interactive is False and "ignores the class: it is not class-conditional" in v1.info
     v3 = common.class_picker_for(shelf, "v3", None, 3)
     assert v3.interactive is True and v3.value == 3
     unknown = common.class_picker_for(shelf, "nope", None, 3)
