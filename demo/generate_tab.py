@@ -169,8 +169,8 @@ def build_generate_tab(shelf: Shelf, session: gr.State) -> BuiltTab:
             shown = "digits (one of each in turn)" if digit_value == ALL_CLASSES else f"digit {digit_value}"
             text = (
                 f"**V1 · V2 · V3 with the same {shown}, temperature {t:g} and seed {seed_value}** (V1 and V2 ignore the digit). "
-                "V1 sees only the previous 28 pixels: streaks. V2 also knows where it is: vertical structure. "
-                "V3 adds token embeddings and the class: digits."
+                "V1 sees only the 28 previous pixels. V2 also knows which row and column it is drawing. "
+                "V3 adds learned token embeddings and the class: the only one you can ask for a digit."
             )
             return (gr.Column(visible=True), text, seed_value, *pictures)
 
