@@ -28,6 +28,7 @@ class TrainConfig:
     learning_rate: float | None = None  # None: the model's seed default (1e-3)
     weight_decay: float | None = None  # None: the model's seed default (V1 1e-2, V2/V3 1e-5)
     lr_schedule: str = "constant"  # "constant" (the seed) or "cosine" (5% warm-up, then cosine decay to 0)
+    shift_augment: int = 0  # also train on copies of the images moved by up to this many pixels (0: off)
     eval_every: int = 200  # steps between held-out checks (0: only at the end)
     eval_images: int = 50  # held-out images per check, evenly spread over the split (the final check too)
     report_seconds: float = 0.5  # at most this long between progress events
@@ -45,6 +46,8 @@ class TrainConfig:
             raise ValueError(f"weight decay must be 0 or more, got {self.weight_decay!r}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"learning-rate schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
+        if not 0 <= self.shift_augment <= 4:
+            raise ValueError(f"shift augmentation must be from 0 to 4 pixels, got {self.shift_augment!r}")
         if self.eval_every < 0 or self.eval_images < 1:
             raise ValueError("eval_every must be >= 0 and eval_images >= 1")
 
@@ -103,9 +106,10 @@ def train(
     schedule = _schedule(config, lr)
 
     c = model.config.context
-    tokens = dataset.train.tokens(model.k).to(device)
+    images = dataset.train.shifted(config.shift_augment) if config.shift_augment else dataset.train
+    tokens = images.tokens(model.k).to(device)
     padded = pad_tokens(tokens, c, model.start_token)  # (N, C+784), the only copy of the data
-    labels = dataset.train.labels.to(device)
+    labels = images.labels.to(device)
     check = dataset.held_out.subset(config.eval_images)
 
     history: list[TrainEvent] = []
@@ -133,10 +137,11 @@ def train(
             finished=finished,
             stopped=stopped,
         )
-        loss_sum, loss_count, last_report = torch.zeros((), device=device), 0, time.perf_counter()
+        loss_sum, loss_count = torch.zeros((), device=device), 0
         history.append(event)
         if on_event is not None:
             on_event(event)
+        last_report = time.perf_counter()  # after the callback: its own time is not a reporting interval
 
     stopped = False
     while step < config.steps:
