@@ -52,7 +52,6 @@ def build_parser() -> Parser:
     g.add_argument("--lr", type=float, default=None, help="learning rate (default: the seed's, 1e-3)")
     g.add_argument("--weight-decay", type=float, default=None, help="AdamW weight decay (default: the seed's for the model)")
     g.add_argument("--schedule", choices=LR_SCHEDULES, default="constant", help="learning-rate schedule (default constant, the seed's)")
-    g.add_argument("--shift-augment", type=int, default=0, help="also train on copies shifted by up to N pixels (default 0: off)")
     g = p.add_argument_group("model shape")
     g.add_argument("--k", type=int, default=16, help="intensity bins, 2..256 (default 16)")
     g.add_argument("--hidden", type=int, default=1024, help="hidden width (default 1024)")
@@ -114,7 +113,7 @@ def cmd_train(args) -> int:
         raise ValueError(f"--out {out} is a folder, not a file")
     config = TrainConfig(
         steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr, weight_decay=args.weight_decay,
-        lr_schedule=args.schedule, shift_augment=args.shift_augment, eval_every=args.eval_every, eval_images=args.eval_images, seed=args.seed,
+        lr_schedule=args.schedule, eval_every=args.eval_every, eval_images=args.eval_images, seed=args.seed,
         device=args.device,
     )
     config.validate()
@@ -136,7 +135,6 @@ def cmd_train(args) -> int:
         samples_seen=result.samples_seen, train_seconds=round(result.seconds, 1), device=result.device,
         held_out_nll=round(held_out, 4), held_out_images=n_eval, batch_size=config.batch_size,
         learning_rate=config.learning_rate or model.learning_rate, lr_schedule=config.lr_schedule,
-        shift_augment=config.shift_augment,
         seed=config.seed, stopped_early=result.stopped,
     )
     state = "stopped early" if result.stopped else "done"

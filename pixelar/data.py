@@ -53,15 +53,6 @@ class Split:
         index = torch.linspace(0, len(self) - 1, min(n, len(self))).round().long()
         return Split(self.images[index], self.labels[index])
 
-    def shifted(self, max_shift: int) -> "Split":
-        """The split plus copies moved by up to ``max_shift`` pixels in each direction (zero fill):
-        (2 * max_shift + 1) ** 2 times the images, for training on small data sets."""
-        images = self.images.view(-1, 28, 28)
-        padded = torch.nn.functional.pad(images, (max_shift,) * 4)
-        size = 2 * max_shift + 1
-        copies = [padded[:, dy : dy + 28, dx : dx + 28].reshape(-1, N_PIXELS) for dy in range(size) for dx in range(size)]
-        return Split(torch.cat(copies), self.labels.repeat(len(copies)))
-
     def tokens(self, k: int) -> torch.Tensor:
         """The images quantised to K bins: (N, 784) int64."""
         return quantize_grey_levels(self.images, k)

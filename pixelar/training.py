@@ -28,7 +28,6 @@ class TrainConfig:
     learning_rate: float | None = None  # None: the model's seed default (1e-3)
     weight_decay: float | None = None  # None: the model's seed default (V1 1e-2, V2/V3 1e-5)
     lr_schedule: str = "constant"  # "constant" (the seed) or "cosine" (5% warm-up, then cosine decay to 0)
-    shift_augment: int = 0  # also train on copies of the images moved by up to this many pixels (0: off)
     eval_every: int = 200  # steps between held-out checks (0: only at the end)
     eval_images: int = 50  # held-out images per check, evenly spread over the split (the final check too)
     report_seconds: float = 0.5  # at most this long between progress events
@@ -46,8 +45,6 @@ class TrainConfig:
             raise ValueError(f"weight decay must be 0 or more, got {self.weight_decay!r}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"learning-rate schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
-        if not 0 <= self.shift_augment <= 4:
-            raise ValueError(f"shift augmentation must be from 0 to 4 pixels, got {self.shift_augment!r}")
         if self.eval_every < 0 or self.eval_images < 1:
             raise ValueError("eval_every must be >= 0 and eval_images >= 1")
 
@@ -106,10 +103,9 @@ def train(
     schedule = _schedule(config, lr)
 
     c = model.config.context
-    images = dataset.train.shifted(config.shift_augment) if config.shift_augment else dataset.train
-    tokens = images.tokens(model.k).to(device)
+    tokens = dataset.train.tokens(model.k).to(device)
     padded = pad_tokens(tokens, c, model.start_token)  # (N, C+784), the only copy of the data
-    labels = images.labels.to(device)
+    labels = dataset.train.labels.to(device)
     check = dataset.held_out.subset(config.eval_images)
 
     history: list[TrainEvent] = []

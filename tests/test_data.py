@@ -100,11 +100,3 @@ def test_fashion_comes_from_the_debian_package_without_download(tmp_path):
         assert ds.held_out.labels[:50].tolist() == list(f.read()[8:58])
     assert "Debian" in ds.source
 
-
-def test_shifted_copies_move_the_ink():
-    split = load_dataset("mnist-5k").train.subset(4)
-    shifted = split.shifted(1)
-    assert len(shifted) == 9 * 4 and torch.equal(shifted.labels[:4], split.labels)
-    images = shifted.images.view(9, 4, 28, 28)
-    assert torch.equal(images[4], split.images.view(4, 28, 28))  # the middle copy is unmoved
-    assert torch.equal(images[5][:, :, :-1], split.images.view(4, 28, 28)[:, :, 1:])  # one pixel to the left
