@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .data import quantize_grey_levels
+from .data import Split, quantize_grey_levels
 from .evaluation import pixel_nll_bits
 from .models import IMAGE_SIZE, N_PIXELS, PixelMLP
 from .sampling import Trace, sample
@@ -64,6 +64,23 @@ def temperature_strip(
         raise ValueError("give at least one temperature")
     first = sample(model, 1, labels=label, temperature=temperatures[0], seed=seed)
     return [first] + [sample(model, 1, labels=label, temperature=t, seed=first.seed) for t in temperatures[1:]]
+
+
+def real_image(split: Split, index: int) -> tuple[np.ndarray, int]:
+    """Image ``index`` of a split: its 784 uint8 grey levels and its class."""
+    if isinstance(index, float) and index.is_integer():
+        index = int(index)
+    if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < len(split):
+        raise ValueError(f"image number must be a whole number from 0 to {len(split) - 1}, got {index!r}")
+    return split.images[index].numpy().astype(np.uint8), int(split.labels[index])
+
+
+def random_index_of_class(split: Split, label: int, seed: int | None = None) -> int:
+    """The index of a random image of class ``label`` in a split."""
+    matches = np.flatnonzero(split.labels.numpy() == label)
+    if not len(matches):
+        raise ValueError(f"no image of class {label!r} in this data set")
+    return int(np.random.default_rng(seed).choice(matches))
 
 
 def _tokens(grey_levels: np.ndarray, k: int) -> np.ndarray:

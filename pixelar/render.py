@@ -5,7 +5,7 @@ import math
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from .models import IMAGE_SIZE, N_PIXELS
 from .sampling import Trace
@@ -66,20 +66,26 @@ def chosen_prob_heatmap(trace: Trace, index: int = 0, step: int = N_PIXELS, scal
 
 
 def tile(pictures: list[Image.Image], columns: int | None = None, pad: int = 4, captions: list[str] | None = None) -> Image.Image:
-    """Equal-sized pictures in a grid with a gutter; optional one-line caption under each."""
+    """Equal-sized pictures in a grid with a gutter; optional one-line caption under each, its font sized to
+    the pictures (up to 24 px, for a projector) and shrunk until the longest caption fits its picture."""
     if not pictures:
         raise ValueError("nothing to tile")
     columns = columns or math.ceil(math.sqrt(len(pictures)))
     rows = math.ceil(len(pictures) / columns)
     w, h = pictures[0].size
-    caption_h = 14 if captions else 0
+    font_size = max(14, min(24, w // 9))
+    font = ImageFont.load_default(size=font_size)
+    while captions and font_size > 10 and max(font.getlength(c) for c in captions) > w - 4:
+        font_size -= 1
+        font = ImageFont.load_default(size=font_size)
+    caption_h = round(font_size * 1.3) if captions else 0
     sheet = Image.new("RGB", (columns * (w + pad) + pad, rows * (h + pad + caption_h) + pad), GUTTER)
     draw = ImageDraw.Draw(sheet)
     for i, picture in enumerate(pictures):
         x, y = pad + (i % columns) * (w + pad), pad + (i // columns) * (h + pad + caption_h)
         sheet.paste(picture, (x, y))
         if captions:
-            draw.text((x + 2, y + h + 1), captions[i], fill=(230, 230, 230))
+            draw.text((x + 2, y + h + 1), captions[i], fill=(230, 230, 230), font=font)
     return sheet
 
 

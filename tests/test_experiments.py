@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from pixelar import load_dataset
-from pixelar.experiments import complete, surprise, temperature_strip, what_if
+from pixelar.experiments import complete, random_index_of_class, real_image, surprise, temperature_strip, what_if
 from pixelar.sampling import sample
 from helpers import tiny
 
@@ -48,3 +48,16 @@ def test_temperature_strip_uses_one_seed():
     assert [t.temperature for t in strip] == [0.3, 1.0, 1.5]
     assert len({t.seed for t in strip}) == 1
     assert strip[0].entropy.mean() < strip[2].entropy.mean()
+
+
+def test_real_image_and_random_index_of_class():
+    held_out = load_dataset("mnist-5k").held_out
+    grey, label = real_image(held_out, 3)
+    assert grey.dtype == np.uint8 and grey.shape == (784,) and label == int(held_out.labels[3])
+    for bad in (-1, len(held_out), 2.5, "x", True):
+        with pytest.raises(ValueError, match="image number"):
+            real_image(held_out, bad)
+    index = random_index_of_class(held_out, 7, seed=1)
+    assert int(held_out.labels[index]) == 7 and index == random_index_of_class(held_out, 7, seed=1)
+    with pytest.raises(ValueError, match="no image of class"):
+        random_index_of_class(held_out, 12)

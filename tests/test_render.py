@@ -40,3 +40,11 @@ def test_gif_animates_the_generation(tmp_path):
     assert gif.n_frames == 29
     gif.seek(gif.n_frames - 1)
     assert np.asarray(gif.convert("L")).shape == (224, 224)
+
+
+def test_tile_captions_shrink_to_fit_their_picture():
+    pictures = [render.grey_image(np.zeros((28, 28)), 4)] * 2
+    long = render.tile(pictures, captions=["a very long caption for a small picture", "x"])
+    short = render.tile(pictures, captions=["ab", "x"])
+    assert long.size[1] < short.size[1]  # a smaller font, so a lower caption strip
+    assert long.size[0] == short.size[0]

@@ -151,3 +151,48 @@ def test_loss_curves_separate_training_and_held_out_points():
         "curve": ["held-out", "training", "training", "held-out", "held-out"],
     }
     assert stepview.loss_curves([]) == {"step": [], "bits per pixel": [], "curve": []}
+
+
+def test_a_click_on_the_bar_chart_maps_to_its_bin():
+    left, right = stepview.BAR_MARGINS[:2]
+    slot = (520 - left - right) / 16
+    assert stepview.bin_at(left + 0.5 * slot, 16) == 0
+    assert stepview.bin_at(left + 7.5 * slot, 16) == 7
+    assert stepview.bin_at(520 - right - 1, 16) == 15
+    assert stepview.bin_at(left - 5, 16) is None and stepview.bin_at(520 - right + 1, 16) is None
+
+
+def test_what_if_pair_frames_the_forced_pixel_in_both_futures():
+    original = make_trace()
+    other = make_trace(seed=1)
+    picture = stepview.what_if_pair(original, other, 300, scale=10)
+    single = stepview.marked_image(original, 300, scale=10)
+    assert picture.width > 2 * single.width and picture.height > single.height  # side by side, captions below
+    assert colour_count(single, stepview.CURRENT) > 0
+
+
+def test_completion_sheet_draws_the_cut_line_on_every_image():
+    completions = make_trace()
+    real = np.zeros((28, 28))
+    sheet = stepview.completion_sheet(real, completions, 10, ["real", "1"], scale=8)
+    cut_rows = np.flatnonzero((np.asarray(sheet) == np.array(stepview.CUT, dtype=np.uint8)).all(-1).any(1))
+    assert len(cut_rows) and cut_rows.min() >= 4 + 10 * 8 - 2  # at the 10th row (after the 4-pixel gutter)
+    assert sheet.width > 2 * 28 * 8
+
+
+def test_surprise_sheet_shares_one_scale():
+    from pixelar.experiments import Surprise
+
+    low, high = np.zeros((28, 28)), np.full((28, 28), 100.0)
+    sheet = stepview.surprise_sheet(np.zeros((28, 28)), {
+        "V1": Surprise(low, 0.0, 0.0), "V3": Surprise(high, 78400.0, 100.0),
+    }, scale=4)
+    pixels = np.asarray(sheet)
+    top = render.heatmap(np.full((1, 1), stepview.SURPRISE_MAX_BITS), 0, stepview.SURPRISE_MAX_BITS, "inferno", 1)
+    assert (pixels == np.asarray(top)[0, 0]).all(-1).sum() >= 28 * 28 * 16  # 100 bits is drawn as the top colour
+
+
+def test_temperature_row_has_one_image_per_temperature():
+    traces = [make_trace(temperature=t) for t in (0.3, 1.0, 1.5)]
+    row = stepview.temperature_row(traces, scale=8)
+    assert row.width >= 3 * 28 * 8 and row.height < 2 * 28 * 8
