@@ -1,4 +1,4 @@
-"""pixelar's teaching app: ``python app.py`` serves Generate, Step through and Train on http://localhost:7860.
+"""pixelar's teaching app: ``python app.py`` serves Generate, Step through, Explore and Train on http://localhost:7860.
 
 Options: ``--port`` (or GRADIO_SERVER_PORT), ``--host`` (or GRADIO_SERVER_NAME; 0.0.0.0 to serve a network),
 ``--checkpoints`` (or PIXELAR_CHECKPOINTS; the folder of pretrained ``*.safetensors``), ``--data-root``.
@@ -14,6 +14,7 @@ import gradio as gr
 
 from demo.common import refresh_picker
 from demo.data import DataSets
+from demo.explore_tab import build_explore_tab
 from demo.generate_tab import build_generate_tab
 from demo.models import Shelf, close_workspace
 from demo.step_tab import build_step_tab
@@ -30,7 +31,7 @@ CSS = """
 
 def build_app(checkpoints: str | Path, data_root: str | Path = "data") -> gr.Blocks:
     """The whole app: one tab per ``demo`` module, sharing a per-session workspace and the checkpoint shelf."""
-    shelf = Shelf(checkpoints)
+    shelf, data_sets = Shelf(checkpoints), DataSets(data_root)
     with gr.Blocks(title="pixelar: generating pixels one by one", delete_cache=(3600, 3600)) as app:
         session = gr.State(None, delete_callback=close_workspace)
         gr.Markdown(HEADER)
@@ -38,7 +39,8 @@ def build_app(checkpoints: str | Path, data_root: str | Path = "data") -> gr.Blo
             tabs = [
                 build_generate_tab(shelf, session),
                 build_step_tab(shelf, session),
-                build_train_tab(DataSets(data_root), session),
+                build_explore_tab(shelf, data_sets, session),
+                build_train_tab(data_sets, session),
             ]
         pickers = [picker for tab in tabs for picker in tab.pickers]
         gr.on(

@@ -125,7 +125,7 @@ def next_seed(seed, new_each_time: bool) -> int:
 # ---- controls shared by the Generate and Step-through tabs ----
 
 
-def model_picker(shelf: Shelf) -> gr.Dropdown:
+def model_picker(shelf: Shelf, elem_id: str | None = None) -> gr.Dropdown:
     """A model dropdown; ``allow_custom_value`` so that the server, not the widget, judges unknown names."""
     return gr.Dropdown(
         choices=shelf.choices(None),
@@ -133,6 +133,7 @@ def model_picker(shelf: Shelf) -> gr.Dropdown:
         label="Model",
         info=None if shelf.shipped() else shelf.hint(),
         allow_custom_value=True,
+        elem_id=elem_id,
     )
 
 

@@ -11,7 +11,7 @@ import gradio as gr
 from PIL import Image
 
 import pixelar
-from pixelar import render, stepview
+from pixelar import experiments, render, stepview
 from pixelar.models import PixelMLP
 
 from .common import (
@@ -31,7 +31,9 @@ from .common import (
     temperature_slider,
 )
 from .models import Shelf, Workspace, model_title
+from .tour import guided_tour
 
+STRIP_TEMPERATURES = (0.3, 0.6, 1.0, 1.5)
 GRID_WIDTH = 672  # screen pixels a grid is drawn at (then shown with nearest-neighbour scaling)
 
 
@@ -103,6 +105,7 @@ def build_generate_tab(shelf: Shelf, session: gr.State) -> BuiltTab:
             "Pick a model, a digit and a temperature, and draw a grid of samples. Each image is drawn one pixel at "
             "a time, left to right, top to bottom. The seed makes a result repeatable: same seed, same dice."
         )
+        guided_tour("generate")
         with gr.Row():
             with gr.Column(scale=1, min_width=320):
                 model = model_picker(shelf)
@@ -114,6 +117,7 @@ def build_generate_tab(shelf: Shelf, session: gr.State) -> BuiltTab:
                 show_entropy = gr.Checkbox(False, label="Also show the entropy map of each sample")
                 generate = gr.Button("Generate", variant="primary", size="lg")
                 compare = gr.Button("Compare V1 · V2 · V3")
+                strip = gr.Button(f"Temperature strip: {' · '.join(f'{t:g}' for t in STRIP_TEMPERATURES)}")
             with gr.Column(scale=3):
                 caption = gr.Markdown(elem_id="generate-caption")
                 grid = gr.Image(
@@ -125,6 +129,11 @@ def build_generate_tab(shelf: Shelf, session: gr.State) -> BuiltTab:
                     label="Entropy of each step (bright: the model was unsure)", type="pil", format="png", visible=False,
                     interactive=False, elem_classes="pixelated", height=640, buttons=["download", "fullscreen"],
                 )
+        with gr.Column(visible=False, elem_id="temperature-strip") as strip_box:
+            strip_caption = gr.Markdown()
+            strip_image = gr.Image(label="The same dice at each temperature", type="pil", format="png",
+                                   interactive=False, elem_classes="pixelated", height=300,
+                                   buttons=["download", "fullscreen"])
         with gr.Column(visible=False, elem_id="compare") as comparison:
             compare_caption = gr.Markdown()
             with gr.Row():
@@ -178,6 +187,28 @@ def build_generate_tab(shelf: Shelf, session: gr.State) -> BuiltTab:
             on_compare,
             inputs=[digit, temperature, count, seed, new_seed, session],
             outputs=[comparison, compare_caption, seed, *compared],
+            concurrency_id="sampling", concurrency_limit=2, api_visibility="private", scroll_to_output=True,
+        )
+
+        @friendly
+        def on_strip(name, digit_value, seed_value, new_each_time, workspace):
+            seed_value = next_seed(seed_value, new_each_time)
+            model = shelf.get(name, workspace)
+            names = shelf.class_names(model)
+            label = check_class(model, digit_value, names)
+            label = 0 if label is None else label
+            traces = experiments.temperature_strip(model, STRIP_TEMPERATURES, label, check_seed(seed_value))
+            class_name = names[label] if model.conditional else None
+            what = f"class “{class_name}”" if class_name else "no class (this model ignores it)"
+            text = (
+                f"**{name}**, {what}, seed **{seed_value}** at four temperatures. Every pixel rolls the same dice; "
+                "only the temperature differs. Low: the likeliest grey level wins almost every time. "
+                "High: unlikely levels get a real chance, and noise creeps in."
+            )
+            return gr.Column(visible=True), text, stepview.temperature_row(traces, 10), seed_value
+
+        strip.click(
+            on_strip, inputs=[model, digit, seed, new_seed, session], outputs=[strip_box, strip_caption, strip_image, seed],
             concurrency_id="sampling", concurrency_limit=2, api_visibility="private", scroll_to_output=True,
         )
 

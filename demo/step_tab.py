@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 import pixelar
-from pixelar import render, stepview
+from pixelar import experiments, render, stepview
 from pixelar.models import N_PIXELS
 
 from .common import (
@@ -26,10 +26,15 @@ from .common import (
     temperature_slider,
 )
 from .models import Shelf, Workspace
+from .tour import guided_tour
 
 TICK_SECONDS = 0.25
 SPEEDS = [("1 pixel", 1), ("4 pixels", 4), ("1 row (28 pixels)", 28)]
 NOTHING_YET = "Press **Sample** to draw an image, then move the step slider or press **Play**."
+WHAT_IF_HINT = (
+    "**What if?** Click a bar of the chart above (or pick a bin here) to force this step's pixel to that bin. "
+    "The rest of the image is drawn again with the same seed, so every later pixel rolls the same dice."
+)
 
 
 @dataclass
@@ -66,6 +71,7 @@ def build_step_tab(shelf: Shelf, session: gr.State) -> BuiltTab:
             "pixels** (blue outline; start tokens before the first row), plus, for V2 and V3, where it is, and for "
             "V3, the digit. It outputs a probability for each of the 16 intensity bins and draws one (orange)."
         )
+        guided_tour("step")
         generation = gr.State(None)
         with gr.Row():
             with gr.Column(scale=1, min_width=300):
@@ -90,11 +96,18 @@ def build_step_tab(shelf: Shelf, session: gr.State) -> BuiltTab:
                     canvas = gr.Image(label="The image so far", type="pil", format="png", interactive=False,
                                       elem_classes="pixelated", height=480, buttons=["fullscreen"], elem_id="step-canvas")
                     with gr.Column():
-                        bars = gr.Image(label="Probability of each intensity bin", type="pil", format="png",
+                        bars = gr.Image(label="Probability of each intensity bin", type="pil", format="png", elem_id="step-bars",
                                         interactive=False, height=340, buttons=["fullscreen"])
                         with gr.Row():
                             entropy = gr.Number(label="Entropy (bits)", interactive=False)
                             chosen = gr.Number(label="p(chosen bin)", interactive=False)
+                with gr.Group(elem_id="what-if"):
+                    what_if_caption = gr.Markdown(WHAT_IF_HINT, elem_id="what-if-caption")
+                    forced_bin = gr.Radio(list(range(16)), value=None, label="What if this pixel were bin…",
+                                          elem_id="what-if-bin")
+                    futures = gr.Image(label="Two futures: the original (left) and the what-if (right)", type="pil",
+                                       format="png", interactive=False, elem_classes="pixelated", height=400,
+                                       buttons=["fullscreen"], elem_id="what-if-image")
                 with gr.Row():
                     entropy_map = gr.Image(label="Entropy of each step so far", type="pil", format="png",
                                            interactive=False, elem_classes="pixelated", height=340, buttons=["fullscreen"])
@@ -113,13 +126,45 @@ def build_step_tab(shelf: Shelf, session: gr.State) -> BuiltTab:
             drawn = Generation(trace, name, model.uses_position, names[trace.labels[0]] if model.conditional else None)
             workspace = workspace or Workspace()
             path = render.generation_gif(trace, workspace.folder / f"pixelar-{name}-seed{trace.seed}.gif")
-            return (drawn, trace.seed, workspace, gr.DownloadButton(value=str(path), interactive=True), *view(drawn, at, t))
+            return (drawn, trace.seed, workspace, gr.DownloadButton(value=str(path), interactive=True),
+                    gr.Radio(list(range(trace.k)), value=None), None, WHAT_IF_HINT, *view(drawn, at, t))
 
         sample.click(
             on_sample,
             inputs=[model, digit, temperature, seed, new_seed, step, session],
-            outputs=[generation, seed, session, gif, *views],
+            outputs=[generation, seed, session, gif, forced_bin, futures, what_if_caption, *views],
             concurrency_id="sampling", concurrency_limit=2, api_visibility="private",
+        )
+
+        @friendly
+        def on_what_if(drawn: Generation | None, at, token, workspace: Workspace | None):
+            if drawn is None:
+                raise ValueError("Press Sample first: a what-if changes one pixel of a sampled image.")
+            at = stepview.check_step(at)
+            if at == N_PIXELS:
+                raise ValueError("Move the step slider to a pixel (0 to 783) first: at 784 the image is finished.")
+            if token is None:
+                return gr.skip(), gr.skip()
+            trace = drawn.trace
+            other = experiments.what_if(shelf.get(drawn.model, workspace), trace, at, token)
+            was = int(trace.tokens[0, at])
+            text = (
+                f"**Step {at}** (row {at // 28}, column {at % 28}): the model drew bin {was} "
+                f"(p = {trace.probs[0, at, was]:.2f}); here it is forced to bin {token} "
+                f"(p = {trace.probs[0, at, int(token)]:.2f}). Same seed {trace.seed} and temperature "
+                f"{trace.temperature:g}: everything after the orange frame differs only because of that one pixel."
+            )
+            return stepview.what_if_pair(trace, other, at), text
+
+        def on_bar_click(drawn: Generation | None, click: gr.SelectData):
+            k = drawn.trace.k if drawn is not None else 16
+            chosen_bin = stepview.bin_at(click.index[0], k)
+            return gr.skip() if chosen_bin is None else chosen_bin
+
+        what_if_io = {"inputs": [generation, step, forced_bin, session], "outputs": [futures, what_if_caption]}
+        forced_bin.input(on_what_if, **what_if_io, concurrency_id="sampling", api_visibility="private")
+        bars.select(on_bar_click, inputs=[generation], outputs=[forced_bin], api_visibility="private", queue=False).then(
+            on_what_if, **what_if_io, concurrency_id="sampling", api_visibility="private",
         )
 
         redraw = friendly(view)

@@ -16,6 +16,7 @@ from pixelar import render, stepview
 from .common import BuiltTab, friendly
 from .data import DATASET_CHOICES, DataSets
 from .models import MODEL_ORDER, Workspace, model_title
+from .tour import guided_tour
 from .training import (
     BUDGETS,
     CHECK_IMAGES,
@@ -72,6 +73,7 @@ class TrainTab:
     def build(self, session: gr.State) -> BuiltTab:
         with gr.Tab("Train") as tab:
             gr.Markdown(INTRO)
+            guided_tour("train")
             with gr.Row():
                 with gr.Column(scale=1, min_width=340):
                     kind = gr.Radio([(model_title(k), k) for k in MODEL_ORDER], value="v3", label="Model")

@@ -1,5 +1,6 @@
 """The real app in headless Chromium (Playwright): every tab, a generated grid, a scrubbed step slider, a tiny
 training run whose loss plot gains points. Screenshots go to test-artifacts/ to be looked at."""
+import re
 import time
 from pathlib import Path
 
@@ -7,6 +8,7 @@ import pytest
 from PIL import Image
 
 import pixelar
+from pixelar import stepview
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -104,6 +106,60 @@ def test_step_through_redraws_the_canvas_as_the_slider_moves(page):
         assert gif.format == "GIF" and gif.n_frames > 50
 
 
+def test_what_if_redraws_the_future_from_a_forced_bin(page):
+    page.get_by_role("tab", name="Step through").click()
+    page.locator("#step-slider input[type=range]").fill("300")
+    page.wait_for_function("() => document.querySelector('#step-caption').innerText.includes('Step 300:')")
+    page.locator("#what-if-bin").get_by_label("12", exact=True).check()
+    first = wait_for_new_image(page, "what-if-image", None)
+    page.wait_for_function("() => document.querySelector('#what-if-caption').innerText.includes('forced to bin 12')")
+
+    bars = page.locator("#step-bars img").first  # a click on bar 3 of the chart forces bin 3
+    box = bars.bounding_box()
+    left, right = stepview.BAR_MARGINS[:2]
+    x = (left + 3.5 * (520 - left - right) / 16) / 520 * box["width"]
+    bars.click(position={"x": x, "y": box["height"] / 2})
+    wait_for_new_image(page, "what-if-image", first)
+    page.wait_for_function("() => document.querySelector('#what-if-caption').innerText.includes('forced to bin 3')")
+    assert page.locator("#what-if-image img").first.evaluate("img => img.naturalWidth") >= 600
+    page.locator("#what-if-image").first.scroll_into_view_if_needed()
+    shot(page, "what-if")
+
+
+def test_temperature_strip_and_the_guided_tour(page):
+    page.get_by_role("tab", name="Generate").click()
+    page.get_by_role("button", name="Temperature strip: 0.3 · 0.6 · 1 · 1.5").click()
+    page.wait_for_function("() => document.querySelector('#temperature-strip img')?.naturalWidth >= 1000")
+    assert "at four temperatures" in page.locator("#temperature-strip").inner_text()
+    shot(page, "temperature-strip")
+    page.get_by_text("What to try here").first.click()
+    page.get_by_text("V1 draws streaks.").wait_for()
+    page.get_by_text("V1 draws streaks.").scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "browser-tour.png"))
+
+
+def test_explore_completes_a_real_digit_and_maps_surprise(page):
+    page.get_by_role("tab", name="Explore").click()
+    wait_for_new_image(page, "explore-real", None)
+    page.get_by_role("button", name="Random image of this class").click()
+    page.wait_for_function("() => document.querySelector('#explore-real-caption').innerText.includes('a 3.')")
+    page.locator("#keep-rows input[type=number]").fill("10")
+    page.get_by_role("button", name="Complete", exact=True).click()
+    wait_for_new_image(page, "complete-image", None)
+    page.wait_for_function("() => document.querySelector('#complete-caption').innerText.includes('first 10 rows')")
+    shot(page, "complete")
+
+    page.get_by_role("tab", name="Surprise map").click()
+    page.get_by_role("button", name="Measure each model's surprise").click()
+    wait_for_new_image(page, "surprise-image", None)
+    assert "Fewest bits in total" in page.locator("#surprise-caption").inner_text()
+    shot(page, "surprise")
+
+    page.locator("#explore-index input").fill("100000")
+    page.locator("#explore-index input").press("Enter")
+    page.get_by_text(re.compile("greater than maximum value 499|image number must be")).first.wait_for()  # no trace
+
+
 def line_points(page) -> int:
     """Vertices of all lines in the loss plot (an SVG drawn by Vega)."""
     return page.locator("#train-plot .mark-line path").evaluate_all(
@@ -195,3 +251,38 @@ def test_users_train_one_at_a_time_and_keep_their_models_to_themselves(browser, 
     carol.get_by_label("Model").first.click()
     assert carol.get_by_role("option").count() == 3  # the shipped V1, V2, V3 only
     assert carol.get_by_role("option", name="trained here").count() == 0
+
+
+@pytest.fixture
+def fashion_checkpoint(tiny_checkpoints):
+    """A tiny V3 trained on Fashion-MNIST, dropped into the running app's checkpoint folder (and removed after)."""
+    try:
+        dataset = pixelar.load_dataset("fashion")
+    except pixelar.DataUnavailable as error:
+        pytest.skip(f"no Fashion-MNIST here: {error}")
+    model = pixelar.build_model("v3", hidden=32)
+    pixelar.train(model, dataset, pixelar.TrainConfig(steps=10, batch_size=128, eval_every=0, eval_images=2))
+    path = tiny_checkpoints / "v3-fashion.safetensors"
+    pixelar.save_checkpoint(model, path, dataset="fashion", class_names=list(dataset.class_names))
+    yield path
+    path.unlink()
+
+
+def test_a_fashion_model_speaks_in_class_names(browser, app_server, fashion_checkpoint):
+    page = open_app(browser, app_server.url)
+    page.get_by_label("Model").first.click()
+    page.get_by_role("option", name="v3-fashion (V3) · pretrained").click()
+    page.get_by_label("Trouser").first.check()
+    page.get_by_role("button", name="Generate", exact=True).click()
+    page.wait_for_function("() => document.querySelector('#generate-caption').innerText.includes('“Trouser”')")
+
+    page.get_by_role("tab", name="Explore").click()
+    page.locator("#explore-model input").click()
+    page.get_by_role("option", name="v3-fashion (V3) · pretrained").click()
+    page.wait_for_function("() => document.querySelector('#explore-real-caption').innerText.includes('of fashion')")
+    page.get_by_role("button", name="Complete", exact=True).click()
+    page.wait_for_function(
+        "names => names.some(n => document.querySelector('#complete-caption').innerText.includes(`as a ${n}`))",
+        arg=list(pixelar.data.class_names("fashion")),
+    )
+    shot(page, "fashion")
