@@ -1,0 +1,43 @@
+"""The pretrained models in checkpoints/: they load, their stored NLL is reproducible, they sample digits."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pixelar import evaluate, load_checkpoint, load_dataset, sample
+from pixelar.fidelity import load_classifier
+
+CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
+NLL_TOLERANCE = 0.05  # bits/pixel: 100 of the 500 held-out images, evenly spread, vs the stored full-split figure
+
+
+@pytest.fixture(scope="module")
+def mnist5k():
+    return load_dataset("mnist-5k")
+
+
+@pytest.mark.parametrize("name", ["v1", "v2", "v3"])
+def test_shipped_model_loads_and_its_nll_reproduces(name, mnist5k):
+    path = CHECKPOINTS / f"{name}.safetensors"
+    assert path.stat().st_size < 10 * 2**20
+    model = load_checkpoint(path)
+    meta = model.metadata
+    assert model.name == name and meta["dataset"] == "mnist-5k" and meta["held_out_images"] == 500
+    assert meta["steps"] > 0 and meta["samples_seen"] == meta["steps"] * meta["batch_size"] and meta["train_seconds"] > 0
+    nll = evaluate(model, mnist5k.held_out.subset(100))
+    assert abs(nll - meta["held_out_nll"]) < NLL_TOLERANCE, (nll, meta["held_out_nll"])
+    trace = sample(model, 4, labels=[1, 3, 5, 7], seed=0)
+    assert trace.tokens.shape == (4, 784) and 0 <= trace.tokens.min() and trace.tokens.max() < 16
+    assert 0 < trace.images().mean() < 0.5  # mostly dark background with some ink
+
+
+def test_the_seeds_story_holds_in_numbers():
+    nll = {name: load_checkpoint(CHECKPOINTS / f"{name}.safetensors").metadata["held_out_nll"] for name in ("v1", "v2", "v3")}
+    assert nll["v1"] > nll["v2"] > nll["v3"]
+
+
+def test_v3_draws_the_digit_it_is_asked_for():
+    judge = load_classifier(CHECKPOINTS / "classifier-mnist-5k.safetensors")
+    assert judge.metadata["held_out_accuracy"] > 0.95
+    trace = sample(load_checkpoint(CHECKPOINTS / "v3.safetensors"), 20, labels=np.arange(20) % 10, seed=0)
+    assert (judge.predict(trace.images()) == trace.labels).mean() >= 0.7
