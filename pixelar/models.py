@@ -56,15 +56,15 @@ class Dropout(nn.Module):
         if not 0.0 <= p < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {p}")
         self.p = p
-        self._threshold = -(2**15) + round(p * 2**16)  # keep a 16-bit draw when it is >= this
+        self._threshold = -(2**15) + round(p * 2**16)  # drop where a 16-bit draw is below this
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0.0:
             return x
         n_words = -(-x.numel() // 4)  # four 16-bit draws per int64
         bits = torch.randint(-(2**63), 2**63 - 1, (n_words,), dtype=torch.int64, device=x.device)
-        keep = bits.view(torch.int16)[: x.numel()].view(x.shape) >= self._threshold
-        return x * keep * (1.0 / (1.0 - self.p))
+        drop = bits.view(torch.int16)[: x.numel()].view(x.shape) < self._threshold
+        return x.mul(1.0 / (1.0 - self.p)).masked_fill_(drop, 0.0)
 
 
 class PixelMLP(nn.Module):
