@@ -46,7 +46,8 @@ class V3Config(V2Config):
 
 
 class Dropout(nn.Module):
-    """Inverted dropout, as ``nn.Dropout``, with the mask drawn from random bytes (about 10x cheaper on CPU).
+    """Inverted dropout, as ``nn.Dropout``, with the mask drawn from random bytes: about half the time of
+    ``nn.Dropout``'s Bernoulli draw on a CPU (3.7 vs 7.5 ms for a 512 x 1024 batch, measured here).
 
     ``p`` is honoured to 1/65536.
     """
