@@ -41,6 +41,7 @@ def build_app(checkpoints: str | Path, data_root: str | Path = "data") -> gr.Blo
     with gr.Blocks(title="pixelar: generating pixels one by one", delete_cache=(3600, 3600)) as app:
         session = gr.State(None, delete_callback=close_workspace)
         gr.Markdown(HEADER)
+        notice = gr.Markdown(elem_id="shelf-notice")
         with gr.Tabs():
             tabs = [
                 build_generate_tab(shelf, session),
@@ -54,6 +55,7 @@ def build_app(checkpoints: str | Path, data_root: str | Path = "data") -> gr.Blo
             lambda workspace, *current: [refresh_picker(shelf, value, workspace) for value in current],
             inputs=[session, *pickers], outputs=pickers, api_visibility="private", queue=False,
         )
+        app.load(shelf.notice, outputs=notice, api_visibility="private", queue=False)  # files skipped, if any
     return app
 
 

@@ -9,6 +9,7 @@ is cheaper (no one-hot matrix, no 528-wide matmul). ``tests/test_models.py`` che
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 import torch
@@ -58,12 +59,15 @@ class Dropout(nn.Module):
             raise ValueError(f"dropout must be in [0, 1), got {p}")
         self.p = p
         self._threshold = -(2**15) + round(p * 2**16)  # drop where a 16-bit draw is below this
+        self.generator: torch.Generator | None = None  # set by the training loop: its run's own random stream
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0.0:
             return x
         n_words = -(-x.numel() // 4)  # four 16-bit draws per int64
-        bits = torch.randint(-(2**63), 2**63 - 1, (n_words,), dtype=torch.int64, device=x.device)
+        bits = torch.randint(
+            -(2**63), 2**63 - 1, (n_words,), dtype=torch.int64, device=x.device, generator=self.generator
+        )
         drop = bits.view(torch.int16)[: x.numel()].view(x.shape) < self._threshold
         return x.mul(1.0 / (1.0 - self.p)).masked_fill_(drop, 0.0)
 
@@ -220,8 +224,9 @@ MODELS: dict[str, type[PixelMLP]] = {
 CONFIGS = {"v1": V1Config, "v2": V2Config, "v3": V3Config}
 
 
-def build_model(name: str, **overrides) -> PixelMLP:
-    """A fresh model from the registry; ``overrides`` set config fields (e.g. ``k=4, hidden=64``)."""
+def build_model(name: str, seed: int = 0, **overrides) -> PixelMLP:
+    """A fresh model from the registry, its weights drawn from ``seed`` alone (the process-global random
+    state is neither used nor changed); ``overrides`` set config fields (e.g. ``k=4, hidden=64``)."""
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
     config_cls = CONFIGS[name]
@@ -229,7 +234,34 @@ def build_model(name: str, **overrides) -> PixelMLP:
     unknown = set(overrides) - known
     if unknown:
         raise ValueError(f"{name} has no setting {', '.join(sorted(unknown))}; it has {', '.join(sorted(known))}")
-    return MODELS[name](config_cls(**overrides))
+    return seeded(MODELS[name], config_cls(**overrides), seed)
+
+
+def seeded(cls, config, seed: int) -> nn.Module:
+    """``cls(config)`` with PyTorch's default initialisation drawn from its own generator seeded with ``seed``."""
+    with torch.device("meta"):
+        model = cls(config)  # shapes only: no memory, no draw from the global random state
+    model.to_empty(device="cpu")
+    initialise(model, torch.Generator().manual_seed(int(seed)))
+    return model
+
+
+@torch.no_grad()
+def initialise(model: nn.Module, generator: torch.Generator) -> None:
+    """Fill every parameter as PyTorch's own ``reset_parameters`` would, but from ``generator``."""
+    for module in model.modules():
+        if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d)):
+            nn.init.kaiming_uniform_(module.weight, a=math.sqrt(5), generator=generator)
+            if module.bias is not None:
+                bound = 1 / math.sqrt(module.weight[0].numel())
+                nn.init.uniform_(module.bias, -bound, bound, generator=generator)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, generator=generator)
+        elif isinstance(module, (nn.LayerNorm, nn.GroupNorm)):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+        elif any(True for _ in module.parameters(recurse=False)):
+            raise TypeError(f"no seeded initialisation for {type(module).__name__}")
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -14,7 +14,8 @@ from .context import gather_context, pad_tokens
 from .data import Dataset
 from .device import pick_device
 from .evaluation import evaluate
-from .models import N_PIXELS, PixelMLP
+from .inputs import whole_number
+from .models import N_PIXELS, Dropout, PixelMLP
 
 LR_SCHEDULES = ("constant", "cosine")
 
@@ -35,18 +36,17 @@ class TrainConfig:
     device: str | None = None  # None: CUDA, else MPS, else CPU
 
     def validate(self) -> None:
-        if not isinstance(self.steps, int) or self.steps < 1:
-            raise ValueError(f"steps must be a whole number of at least 1, got {self.steps!r}")
-        if not isinstance(self.batch_size, int) or not 1 <= self.batch_size <= 65536:
-            raise ValueError(f"batch size must be from 1 to 65536, got {self.batch_size!r}")
+        self.steps = whole_number(self.steps, "steps", 1, 10**9)
+        self.batch_size = whole_number(self.batch_size, "batch size", 1, 65536)
+        self.eval_every = whole_number(self.eval_every, "steps between held-out checks", 0, 10**9)
+        self.eval_images = whole_number(self.eval_images, "held-out images per check", 1, 10**7)
+        self.seed = whole_number(self.seed, "seed", 0, 2**63 - 1)
         if self.learning_rate is not None and not (math.isfinite(self.learning_rate) and 0 < self.learning_rate <= 1):
             raise ValueError(f"learning rate must be above 0 and at most 1, got {self.learning_rate!r}")
         if self.weight_decay is not None and not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
             raise ValueError(f"weight decay must be 0 or more, got {self.weight_decay!r}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"learning-rate schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
-        if self.eval_every < 0 or self.eval_images < 1:
-            raise ValueError("eval_every must be >= 0 and eval_images >= 1")
 
 
 @dataclass
@@ -94,9 +94,11 @@ def train(
     config = config or TrainConfig()
     config.validate()
     device = pick_device(config.device)
-    torch.manual_seed(config.seed)
-    generator = torch.Generator(device=device).manual_seed(config.seed)
+    generator = torch.Generator(device=device).manual_seed(config.seed)  # the run's own: the global one is left alone
     model.to(device).train()
+    for module in model.modules():
+        if isinstance(module, Dropout):
+            module.generator = generator
     lr = config.learning_rate if config.learning_rate is not None else model.learning_rate
     wd = config.weight_decay if config.weight_decay is not None else model.weight_decay
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd, **_fused(device))

@@ -97,8 +97,18 @@ def test_shelf_offers_the_shipped_models_in_order(tiny_checkpoints, tmp_path):
     assert shelf.by_kind() == {"v1": "v1", "v2": "v2", "v3": "v3"}
     model = shelf.get("v3", None)
     assert model.name == "v3" and shelf.get("v3", None) is model  # loaded once, shared
-    with pytest.raises(ValueError, match="unknown model 'v4'; choose one of v1, v2, v3"):
-        shelf.get("v4", None)
+    with pytest.raises(ValueError, match="unknown model 'v9'; choose one of v1, v2, v3"):
+        shelf.get("v9", None)
+
+
+def test_shelf_skips_bad_files_with_a_notice_and_a_log_line(app_checkpoints, caplog):
+    shelf = Shelf(app_checkpoints)
+    assert [name for _, name in shelf.choices(None)] == ["v1", "v2", "v3"]
+    assert list(shelf.refused()) == ["huge-claim.safetensors", "list-header.safetensors", "nan-weights.safetensors"]
+    assert "Skipped 3 file(s)" in shelf.notice() and "nan-weights.safetensors" in shelf.notice()
+    assert sum("skipping" in r.message for r in caplog.records) == 3
+    shelf.notice()
+    assert sum("skipping" in r.message for r in caplog.records) == 3  # logged once, not at every look
 
 
 def test_shelf_sees_checkpoints_written_while_it_runs(tiny_checkpoints, tmp_path):
@@ -180,7 +190,7 @@ def test_a_plan_checks_the_train_tab_inputs():
         (("v4", "mnist-5k", 10, 8, None), "unknown model 'v4'"),
         (("v3", "cifar", 10, 8, None), "unknown data set 'cifar'"),
         (("v3", "mnist-5k", None, 8, None), "whole numbers"),
-        (("v3", "mnist-5k", 10, 0, None), "batch size must be from 1"),
+        (("v3", "mnist-5k", 10, 0, None), "batch size must be a whole number from 1"),
         (("v3", "mnist-5k", 10, 8, 5.0), "learning rate must be above 0 and at most 1"),
     ]:
         with pytest.raises(ValueError, match=message):

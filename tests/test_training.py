@@ -3,8 +3,11 @@ import threading
 import pytest
 import torch
 
-from pixelar import TrainConfig, evaluate, load_dataset, sample, train
+from pixelar import TrainConfig, build_model, evaluate, load_checkpoint, load_dataset, read_metadata, sample, save_checkpoint, train
+from pixelar.checkpoints import run_metadata
 from helpers import tiny
+
+pytestmark = pytest.mark.slow  # trains models or a classifier
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +76,23 @@ def test_bad_settings_are_refused_before_any_work(mnist5k, overrides, match):
     with pytest.raises(ValueError, match=match):
         train(model, mnist5k, quick(**overrides))
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_a_checkpoint_retrains_to_identical_weights_from_its_own_metadata(mnist5k, tmp_path):
+    """The seed covers everything: initial weights, batches and dropout; the global random state is not used."""
+    config = TrainConfig(steps=15, batch_size=64, eval_every=0, eval_images=4, seed=11, lr_schedule="cosine")
+    model = build_model("v3", seed=11, hidden=16)
+    state = torch.get_rng_state()
+    result = train(model, mnist5k, config)
+    assert torch.equal(torch.get_rng_state(), state)
+    path = save_checkpoint(model, tmp_path / "m.safetensors", **run_metadata(model, result, config, mnist5k, 1.0, 4))
+
+    meta = read_metadata(path)
+    torch.manual_seed(12345)  # whatever the global state, the rerun is the same
+    again = build_model(meta["model"], seed=meta["seed"], **meta["config"])
+    train(again, mnist5k, TrainConfig(steps=meta["steps"], batch_size=meta["batch_size"], lr_schedule=meta["lr_schedule"],
+                                      learning_rate=meta["learning_rate"], eval_every=0, eval_images=4, seed=meta["seed"]))
+    loaded = load_checkpoint(path)
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), again.state_dict().values()))
+    other = build_model("v3", seed=12, hidden=16)
+    assert not torch.equal(other.fc1.weight, build_model("v3", seed=11, hidden=16).fc1.weight)
