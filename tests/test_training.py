@@ -96,3 +96,9 @@ def test_a_checkpoint_retrains_to_identical_weights_from_its_own_metadata(mnist5
     assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), again.state_dict().values()))
     other = build_model("v3", seed=12, hidden=16)
     assert not torch.equal(other.fc1.weight, build_model("v3", seed=11, hidden=16).fc1.weight)
+
+
+def test_evaluating_n_images_spreads_them_over_the_classes(mnist5k):
+    model = tiny("v1", hidden=16)
+    assert evaluate(model, mnist5k, 30) == evaluate(model, mnist5k.held_out.subset(30))
+    assert sorted(set(mnist5k.held_out.subset(30).labels.tolist())) == list(range(10))
