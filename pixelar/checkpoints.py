@@ -29,7 +29,7 @@ MAX_PARAMETERS = 50_000_000  # 200 MB of float32: far above any model here
 CONFIG_LIMITS = {  # integer config fields and their allowed ranges
     "k": (2, 256), "context": (1, 784), "hidden": (1, 8192), "pos_dim": (1, 1024), "token_dim": (1, 1024),
     "class_dim": (1, 1024), "num_classes": (1, 1000), "channels": (1, 1024), "layers": (1, 64),
-    "kernel": (1, 27), "embed_dim": (1, 1024),
+    "dilation_cycle": (1, 8), "head": (1, 4096),
 }
 METADATA_TYPES = {  # known metadata keys the app and CLI read, and the types they must have
     "dataset": str, "steps": int, "samples_seen": int, "train_seconds": (int, float), "device": str,
@@ -168,12 +168,12 @@ def _checked_info(path, meta: dict) -> dict:
 
 
 def _checked_config(path, name: str, config) -> dict:
-    fields = {f.name: f for f in dataclasses.fields(CONFIGS[name])}
-    if not isinstance(config, dict) or set(config) - set(fields):
+    defaults = {f.name: f.default for f in dataclasses.fields(CONFIGS[name])}
+    if not isinstance(config, dict) or set(config) - set(defaults):
         raise CheckpointError(f"{path}: its {name} config is not a set of {name} settings")
     for key, value in config.items():
-        if key in CONFIG_LIMITS:
-            low, high = CONFIG_LIMITS[key]
+        if isinstance(defaults[key], int):
+            low, high = CONFIG_LIMITS.get(key, (1, 0))  # an integer setting without known limits takes nothing
             if not _is_int(value) or not low <= value <= high:
                 raise CheckpointError(f"{path}: config {key} must be a whole number from {low} to {high}, got {value!r}")
         elif not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):

@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from pixelar.device import bf16_is_native
-from pixelar.sampling import _inverse_cdf, entropy_bits, reshape, sample, softmax_at
+from pixelar.sampling import Request, _inverse_cdf, entropy_bits, sample, sample_many, softmax_at
 from helpers import image_logits, tiny
 
 
@@ -178,3 +178,23 @@ def test_sampling_leaves_the_global_rng_and_the_models_mode_alone(v3):
     sample(v3, 1)  # no seed: one is drawn elsewhere
     assert v3.training and torch.equal(torch.get_rng_state(), state)
     v3.eval()
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@pytest.mark.parametrize("kind", ["v1", "v3"])
+def test_merged_requests_get_exactly_what_they_get_alone(kind, precision):
+    """Different seeds, temperatures, sizes, filters, prefixes and forced tokens in one run: each caller's trace
+    is bit-identical to the one it gets alone."""
+    model = tiny(kind, hidden=64)
+    asks = [
+        dict(n=3, labels=[1, 2, 3], temperature=1.0, seed=1),
+        dict(n=70, labels=7, temperature=0.8, seed=2, top_k=4),  # more than one row tile by itself
+        dict(n=1, labels=0, temperature=1.3, seed=3, top_p=0.9, prefix=np.arange(40) % 16),
+        dict(n=5, temperature=1.0, seed=1, forced={300: 15, 301: 0}),
+    ]
+    merged = sample_many(model, [Request.of(model, **ask) for ask in asks], precision)
+    for ask, trace in zip(asks, merged):
+        alone = sample(model, **ask, precision=precision)
+        for field in ("tokens", "logits", "probs", "entropy", "chosen_prob", "labels"):
+            assert np.array_equal(getattr(trace, field), getattr(alone, field)), (ask, field)
+        assert (trace.seed, trace.temperature, trace.top_k, trace.top_p) == (alone.seed, alone.temperature, alone.top_k, alone.top_p)
