@@ -11,7 +11,7 @@ import pixelar
 from demo import common
 from demo.data import DataSets
 from demo.models import TRAINED_PER_SESSION, Shelf, Workspace
-from demo.training import BUDGETS, SEED_RECIPE_SAMPLES, Plan, TrainingRun, budget_choices, format_seconds
+from demo.training import BUDGETS, SEED_RECIPE_SAMPLES, Plan, TrainingRun, TrainingSlot, budget_choices, format_seconds
 
 
 @pytest.mark.parametrize("value", [0.1, 1, "1.5", 2.0])
@@ -231,3 +231,30 @@ def test_stopping_a_run_keeps_what_it_trained():
     assert events[-1].stopped
     trace = pixelar.sample(run.model, 1, seed=0)  # usable at once
     assert trace.tokens.shape == (1, 784)
+
+
+def test_the_training_slot_serves_in_order_and_tells_each_their_place():
+    slot = TrainingSlot(max_minutes=5)
+    first, second, third = object(), object(), object()
+    assert list(slot.wait(first, threading.Event())) == []  # a free slot: no waiting
+    waiting_second = slot.wait(second, threading.Event())
+    assert next(waiting_second) == 1
+    give_up = threading.Event()
+    waiting_third = slot.wait(third, give_up)
+    assert next(waiting_third) == 2
+    slot.leave(first)
+    assert list(waiting_second) == [] and slot.holds(second)  # second's turn
+    assert next(waiting_third) == 1  # and third moved up
+    give_up.set()
+    assert list(waiting_third) == [] and slot.waiting() == 1  # gave up: out of the line
+    with pytest.raises(ValueError, match="positive number of minutes"):
+        TrainingSlot(max_minutes=0)
+
+
+def test_a_run_past_the_cap_stops_and_keeps_what_it_trained():
+    dataset = pixelar.load_dataset("mnist-5k")
+    config = pixelar.TrainConfig(steps=10**6, batch_size=32, eval_every=0, eval_images=4)
+    run = TrainingRun(pixelar.build_model("v1", hidden=8), dataset, config, threading.Event(), max_seconds=1.0)
+    run.start()
+    run.thread.join(timeout=120)
+    assert run.capped and run.result.stopped and 0 < run.result.steps < 10**6
