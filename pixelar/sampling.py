@@ -1,4 +1,8 @@
-"""The one sampler: B images advance pixel by pixel together, each with its own label, and leave a trace."""
+"""The one sampler: B images advance pixel by pixel together, each with its own label, and leave a trace.
+
+Every model samples through ``state = model.begin(labels)`` and ``logits = model.step(state, t, canvas)``: an
+MLP's state is its padded canvas and fc1 table, V4's its per-layer activation caches.
+"""
 from __future__ import annotations
 
 import math
@@ -7,10 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import nn
 
-from .context import pad_tokens
 from .data import dequantize
-from .models import IMAGE_SIZE, N_PIXELS, PixelMLP
+from .layers import IMAGE_SIZE, N_PIXELS
 
 MAX_SAMPLES = 1024  # images per call; more is a mistake rather than a wish
 
@@ -63,7 +67,7 @@ def entropy_bits(probs: np.ndarray) -> np.ndarray:
 
 @torch.no_grad()
 def sample(
-    model: PixelMLP,
+    model: nn.Module,
     n: int = 1,
     labels: int | Sequence[int] | None = None,
     temperature: float = 1.0,
@@ -95,12 +99,11 @@ def sample(
     dice = torch.rand(n, N_PIXELS, generator=torch.Generator().manual_seed(seed)).to(device)
 
     model.eval()
-    table = model.fc1_table().contiguous()
-    canvas = pad_tokens(torch.zeros(n, N_PIXELS, dtype=torch.long, device=device), c, model.start_token)  # (n, C+784)
+    state = model.begin(label_t)
+    canvas = torch.zeros(n, N_PIXELS, dtype=torch.long, device=device)  # (n, 784), valid before step t
     logits_all = torch.empty(n, N_PIXELS, k, device=device)
-    position = torch.zeros(n, dtype=torch.long, device=device)
     for t in range(N_PIXELS):
-        logits = model.forward_with_table(table, canvas[:, t : t + c], position.fill_(t), label_t)  # (n, K)
+        logits = model.step(state, t, canvas)  # (n, K)
         logits_all[:, t] = logits
         if t < prefix_t.shape[1]:
             token = prefix_t[:, t]
@@ -108,9 +111,9 @@ def sample(
             token = torch.full((n,), forced[t], dtype=torch.long, device=device)
         else:
             token = _inverse_cdf(torch.softmax(logits / temperature, dim=-1), dice[:, t])
-        canvas[:, c + t] = token
+        canvas[:, t] = token
 
-    tokens = canvas[:, c:]
+    tokens = canvas
     probs = torch.softmax(logits_all / temperature, dim=-1)
     entropy = -torch.special.xlogy(probs, probs).sum(-1) / math.log(2)
     chosen = probs.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
@@ -135,7 +138,7 @@ def _inverse_cdf(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     return below.clamp_(max=probs.shape[-1] - 1)
 
 
-def _labels(model: PixelMLP, n: int, labels) -> torch.Tensor:
+def _labels(model: nn.Module, n: int, labels) -> torch.Tensor:
     num_classes = getattr(model.config, "num_classes", 10)
     if labels is None:
         return torch.arange(n) % num_classes

@@ -1,4 +1,5 @@
-"""The one training loop, for every model: random (image, pixel) pairs, contexts gathered on the fly."""
+"""The one training loop, for every model: each step draws a batch through ``model.training_loss`` (random
+(image, pixel) pairs for the MLPs, whole images for V4) and takes one AdamW step."""
 from __future__ import annotations
 
 import math
@@ -8,13 +9,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
+from torch import nn
 
-from .context import gather_context, pad_tokens
 from .data import Dataset
-from .device import pick_device
+from .device import autocast_context, pick_device
 from .evaluation import evaluate
-from .models import N_PIXELS, PixelMLP
 
 LR_SCHEDULES = ("constant", "cosine")
 
@@ -23,8 +22,8 @@ LR_SCHEDULES = ("constant", "cosine")
 class TrainConfig:
     """How long and how to train. Learning rate and weight decay default to the seed's for the model."""
 
-    steps: int = 2000  # optimiser steps; each sees ``batch_size`` random (image, pixel) pairs
-    batch_size: int = 512  # the seed's
+    steps: int = 2000  # optimiser steps; each sees ``batch_size`` of the model's ``batch_unit``
+    batch_size: int = 512  # (image, pixel) pairs for the MLPs (the seed's), whole images for V4 (use ~32)
     learning_rate: float | None = None  # None: the model's seed default (1e-3)
     weight_decay: float | None = None  # None: the model's seed default (V1 1e-2, V2/V3 1e-5)
     lr_schedule: str = "constant"  # "constant" (the seed) or "cosine" (5% warm-up, then cosine decay to 0)
@@ -79,7 +78,7 @@ class TrainResult:
 
 
 def train(
-    model: PixelMLP,
+    model: nn.Module,
     dataset: Dataset,
     config: TrainConfig | None = None,
     on_event: Callable[[TrainEvent], None] | None = None,
@@ -102,10 +101,9 @@ def train(
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd, **_fused(device))
     schedule = _schedule(config, lr)
 
-    c = model.config.context
     tokens = dataset.train.tokens(model.k).to(device)
-    padded = pad_tokens(tokens, c, model.start_token)  # (N, C+784), the only copy of the data
     labels = dataset.train.labels.to(device)
+    batch_loss = model.training_loss(tokens, labels, config.batch_size, generator)  # () -> mean nats per pixel
     check = dataset.held_out.subset(config.eval_images)
 
     history: list[TrainEvent] = []
@@ -146,10 +144,8 @@ def train(
             break
         for group in optimizer.param_groups:
             group["lr"] = schedule(step)
-        image = torch.randint(len(tokens), (config.batch_size,), device=device, generator=generator)
-        pixel = torch.randint(N_PIXELS, (config.batch_size,), device=device, generator=generator)
-        logits = model(gather_context(padded, image, pixel, c), pixel, labels[image])
-        loss = F.cross_entropy(logits, tokens[image, pixel])
+        with autocast_context(device, model.bf16_training):
+            loss = batch_loss()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
