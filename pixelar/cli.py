@@ -50,6 +50,7 @@ def build_parser() -> Parser:
     g.add_argument("--steps", type=int, default=2000, help="optimiser steps (default 2000)")
     g.add_argument("--batch-size", type=int, default=None,
                    help="(image, pixel) pairs per step for v1-v3 (default 512, the seed's); whole images for v4 (default 32)")
+    g.add_argument("--minutes", type=float, default=None, help="also stop after this many minutes; the schedule follows the time used (default: no limit)")
     g.add_argument("--lr", type=float, default=None, help="learning rate (default: the seed's, 1e-3)")
     g.add_argument("--weight-decay", type=float, default=None, help="AdamW weight decay (default: the seed's for the model)")
     g.add_argument("--schedule", choices=LR_SCHEDULES, default="constant", help="learning-rate schedule (default constant, the seed's)")
@@ -123,6 +124,7 @@ def cmd_train(args) -> int:
     config = TrainConfig(
         steps=args.steps, batch_size=args.batch_size or model.default_batch_size, learning_rate=args.lr,
         weight_decay=args.weight_decay, lr_schedule=args.schedule, eval_every=args.eval_every,
+        max_seconds=args.minutes * 60 if args.minutes is not None else None,
         eval_images=args.eval_images, seed=args.seed, device=args.device,
     )
     config.validate()
@@ -130,7 +132,7 @@ def cmd_train(args) -> int:
     print(f"training {args.model} ({models.count_parameters(model):,} parameters) on {dataset.describe()}", file=sys.stderr)
     budget = dict(dataset=dataset.name, class_names=list(dataset.class_names), batch_size=config.batch_size,
                   batch_unit=model.batch_unit, learning_rate=config.learning_rate or model.learning_rate,
-                  lr_schedule=config.lr_schedule, seed=config.seed)
+                  lr_schedule=config.lr_schedule, seed=config.seed, time_budget_seconds=config.max_seconds)
 
     progress = _progress_bar(config.steps)
 

@@ -99,8 +99,11 @@ class PixelMLP(nn.Module):
     def forward_with_table(self, table: torch.Tensor, context, position, label) -> torch.Tensor:
         """``forward`` with a precomputed ``fc1_table()``; the sampler builds it once per generation."""
         rows = self.fc1_rows(context, position, label)
-        h = F.embedding_bag(rows, table, mode="sum") + self.fc1.bias  # (B, H)
-        h = self.dropout(F.relu(h))
+        return self._after_fc1(F.embedding_bag(rows, table, mode="sum"))
+
+    def _after_fc1(self, h: torch.Tensor) -> torch.Tensor:
+        """fc1's pre-activation without bias (..., H) -> logits (..., K)."""
+        h = self.dropout(F.relu(h + self.fc1.bias))
         h = self.dropout(F.relu(self.fc2(h)))
         return self.fc_out(h)
 
@@ -111,6 +114,21 @@ class PixelMLP(nn.Module):
         pixel = torch.arange(N_PIXELS, device=tokens.device).repeat(b)  # (B*784,)
         context = gather_context(pad_tokens(tokens, c, self.start_token), image, pixel, c)
         return self.forward_with_table(self.fc1_table().contiguous(), context, pixel, labels[image]).view(b, N_PIXELS, -1)
+
+    def onehot_logits(self, onehot: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """``image_logits`` of tokens given as (B, 784, K) one-hot rows: differentiable with respect to them."""
+        b, c, k = onehot.shape[0], self.config.context, self.k
+        start = F.one_hot(torch.tensor(self.start_token), k + 1).to(onehot).expand(b, c, k + 1)
+        padded = torch.cat([start, F.pad(onehot, (0, 1))], 1)  # (B, C+784, K+1)
+        windows = padded.unfold(1, c, 1)[:, :N_PIXELS]  # (B, 784, K+1, C): pixel p sees padded p .. p+C-1
+        table = self.fc1_table()
+        h = torch.einsum("bpkc,ckh->bph", windows, table[: c * (k + 1)].view(c, k + 1, -1))  # (B, 784, H)
+        image = torch.arange(b, device=onehot.device).repeat_interleave(N_PIXELS)
+        pixel = torch.arange(N_PIXELS, device=onehot.device).repeat(b)
+        other = self.fc1_rows(torch.zeros(b * N_PIXELS, c, dtype=torch.long), pixel, labels[image])[:, c:]  # positions, class
+        if other.shape[1]:
+            h = h + F.embedding_bag(other, table, mode="sum").view(b, N_PIXELS, -1)
+        return self._after_fc1(h)
 
     def training_loss(self, tokens: torch.Tensor, labels: torch.Tensor, batch_size: int, generator) -> Callable:
         """A function drawing ``batch_size`` random (image, pixel) pairs and returning their mean NLL (nats)."""

@@ -7,7 +7,7 @@ Two stacks of causal convolutions, as in "Conditional Image Generation with Pixe
   so together they cover every earlier pixel in raster order: no blind spot.
 
 Every gated block adds a class bias to both stacks' gates (``tanh(a) * sigmoid(b)``), has a residual
-connection and dropout. Dilations cycling 1, 2, 4, 8 make the receptive field the whole past with ten blocks:
+connection and channel dropout (4,500 images overfit a PixelCNN without it). Dilations cycling 1, 2, 4, 8 make the receptive field the whole past with ten blocks:
 every earlier pixel of a 28x28 image can move the prediction.
 
 Sampling is incremental ("Fast Generation for Convolutional Autoregressive Models", Ramachandran et al. 2017):
@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import IMAGE_SIZE, N_PIXELS, Dropout
+from .layers import IMAGE_SIZE, N_PIXELS
 
 FIRST_ROWS = 2  # the first vertical layer sees the 2 rows above ...
 FIRST_HALF_WIDTH = 2  # ... in columns j-2 .. j+2
@@ -42,7 +42,7 @@ class V4Config:
     dilation_cycle: int = 4  # block l has dilation 2 ** (l % cycle): 1, 2, 4, 8, 1, 2, ...
     token_dim: int = 16  # token embedding size
     head: int = 128  # hidden width of the 1x1 output head
-    dropout: float = 0.1  # on each block's gated output, training only
+    dropout: float = 0.1  # channel dropout on each block's gated output, training only
     num_classes: int = 10
 
 
@@ -66,7 +66,7 @@ class GatedPixelCNN(nn.Module):
     conditional = True
     uses_position = True  # knows where it is from the image borders
     learning_rate = 2e-3
-    weight_decay = 1e-4
+    weight_decay = 1e-2
     batch_unit = "images"  # a training step sees whole images
     default_batch_size = 32
     bf16_training = True  # train under bf16 autocast where the hardware has it
@@ -76,6 +76,8 @@ class GatedPixelCNN(nn.Module):
         c = config or V4Config()
         if not 2 <= c.k <= 256:
             raise ValueError(f"K (intensity bins) must be between 2 and 256, got {c.k}")
+        if not 0.0 <= c.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {c.dropout}")
         if c.channels < 1 or c.layers < 1 or c.dilation_cycle < 1:
             raise ValueError("channels, layers and dilation cycle must be at least 1")
         self.config = c
@@ -96,7 +98,7 @@ class GatedPixelCNN(nn.Module):
         self.class_h = nn.Embedding(c.num_classes, c.layers * 2 * ch)  # per-block class bias, horizontal gates
         self.head1 = nn.Conv2d(ch, c.head, 1)
         self.head2 = nn.Conv2d(c.head, c.k, 1)
-        self.dropout = Dropout(c.dropout)
+        self.dropout = nn.Dropout2d(c.dropout)  # whole channels: 1.2x the step time of none, element-wise 1.7x
 
     @property
     def k(self) -> int:
@@ -114,8 +116,15 @@ class GatedPixelCNN(nn.Module):
 
     def image_logits(self, tokens: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """(B, 784) tokens, (B,) labels -> (B, 784, K) logits; the logits at pixel t see only pixels < t."""
-        b, ch = tokens.shape[0], self.config.channels
-        x = self.token_embedding(tokens.view(b, IMAGE_SIZE, IMAGE_SIZE)).permute(0, 3, 1, 2)  # (B, E, 28, 28)
+        return self._logits_of_embedded(self.token_embedding(tokens), labels)
+
+    def onehot_logits(self, onehot: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """``image_logits`` of tokens given as (B, 784, K) one-hot rows: differentiable with respect to them."""
+        return self._logits_of_embedded(onehot @ self.token_embedding.weight, labels)
+
+    def _logits_of_embedded(self, embedded: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        b, ch = embedded.shape[0], self.config.channels
+        x = embedded.view(b, IMAGE_SIZE, IMAGE_SIZE, -1).permute(0, 3, 1, 2)  # (B, E, 28, 28)
         x = torch.cat([x, torch.ones_like(x[:, :1])], 1)  # (B, E+1, 28, 28)
         v = _shifted_conv(x, self.v_in, -FIRST_ROWS, -FIRST_HALF_WIDTH)  # (B, C, 28, 28)
         # class biases in the convolutions' dtype (bf16 under autocast), so the sums stay in it

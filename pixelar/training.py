@@ -27,6 +27,7 @@ class TrainConfig:
     learning_rate: float | None = None  # None: the model's seed default (1e-3)
     weight_decay: float | None = None  # None: the model's seed default (V1 1e-2, V2/V3 1e-5)
     lr_schedule: str = "constant"  # "constant" (the seed) or "cosine" (5% warm-up, then cosine decay to 0)
+    max_seconds: float | None = None  # also end after this long; the schedule then runs on the time used
     eval_every: int = 200  # steps between held-out checks (0: only at the end)
     eval_images: int = 50  # held-out images per check, evenly spread over the split (the final check too)
     report_seconds: float = 0.5  # at most this long between progress events
@@ -44,6 +45,8 @@ class TrainConfig:
             raise ValueError(f"weight decay must be 0 or more, got {self.weight_decay!r}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"learning-rate schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
+        if self.max_seconds is not None and not (math.isfinite(self.max_seconds) and self.max_seconds > 0):
+            raise ValueError(f"time budget must be above 0 seconds, got {self.max_seconds!r}")
         if self.eval_every < 0 or self.eval_images < 1:
             raise ValueError("eval_every must be >= 0 and eval_images >= 1")
 
@@ -123,7 +126,10 @@ def train(
             loss=(loss_sum.item() / loss_count / math.log(2)) if loss_count else None,
             held_out_nll=held_out_nll,
             samples_per_second=rate,
-            eta_seconds=(config.steps - step) * config.batch_size / rate if rate > 0 else float("inf"),
+            eta_seconds=min(
+                (config.steps - step) * config.batch_size / rate if rate > 0 else float("inf"),
+                max(0.0, config.max_seconds - elapsed) if config.max_seconds is not None else float("inf"),
+            ),
             elapsed_seconds=elapsed,
             samples_seen=step * config.batch_size,
             learning_rate=optimizer.param_groups[0]["lr"],
@@ -142,8 +148,13 @@ def train(
         if stop is not None and stop.is_set():
             stopped = True
             break
+        position = step  # in steps; with a time budget, the share of the time used if that is further on
+        if config.max_seconds is not None:
+            position = max(step, (time.perf_counter() - start) / config.max_seconds * config.steps)
+            if position >= config.steps:
+                break
         for group in optimizer.param_groups:
-            group["lr"] = schedule(step)
+            group["lr"] = schedule(position)
         with autocast_context(device, model.bf16_training):
             loss = batch_loss()
         optimizer.zero_grad(set_to_none=True)
@@ -180,12 +191,13 @@ def _fused(device: torch.device) -> dict:
     return {"fused": True} if device.type in ("cpu", "cuda", "mps") else {}
 
 
-def _schedule(config: TrainConfig, lr: float) -> Callable[[int], float]:
+def _schedule(config: TrainConfig, lr: float) -> Callable[[float], float]:
+    """Learning rate at a position in the run, measured in steps."""
     if config.lr_schedule == "constant":
         return lambda step: lr
     warmup = max(1, config.steps // 20)
 
-    def cosine(step: int) -> float:
+    def cosine(step: float) -> float:
         if step < warmup:
             return lr * (step + 1) / warmup
         progress = (step - warmup) / max(1, config.steps - warmup)
