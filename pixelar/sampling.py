@@ -32,7 +32,7 @@ class Trace:
     temperature: float
     seed: int
     k: int
-    context: int
+    context: int  # earlier pixels the model sees at each step; 784 (V4): all of them, no start tokens
     prefix_length: int = 0  # steps copied from a given prefix rather than sampled
 
     def images(self) -> np.ndarray:

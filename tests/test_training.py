@@ -65,7 +65,8 @@ def test_stop_is_honoured_and_leaves_a_usable_model(mnist5k):
 @pytest.mark.parametrize(
     "overrides, match",
     [({"steps": 0}, "steps"), ({"batch_size": 0}, "batch size"), ({"learning_rate": -1.0}, "learning rate"),
-     ({"learning_rate": float("nan")}, "learning rate"), ({"lr_schedule": "wild"}, "schedule")],
+     ({"learning_rate": float("nan")}, "learning rate"), ({"lr_schedule": "wild"}, "schedule"),
+     ({"max_seconds": 0.0}, "time budget")],
 )
 def test_bad_settings_are_refused_before_any_work(mnist5k, overrides, match):
     model = tiny("v1")
@@ -73,3 +74,11 @@ def test_bad_settings_are_refused_before_any_work(mnist5k, overrides, match):
     with pytest.raises(ValueError, match=match):
         train(model, mnist5k, quick(**overrides))
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_a_time_budget_ends_the_run_with_the_schedule_annealed(mnist5k):
+    config = quick(steps=10**6, eval_every=0, max_seconds=1.0, lr_schedule="cosine", report_seconds=0.0)
+    result = train(tiny("v1"), mnist5k, config)
+    assert 10 < result.steps < 10**6 and not result.stopped
+    assert 1.0 <= result.seconds < 3.0
+    assert result.history[-2].learning_rate < 0.1 * 1e-3  # the last steps ran at the end of the cosine
