@@ -7,13 +7,13 @@ Two stacks of causal convolutions, as in "Conditional Image Generation with Pixe
   so together they cover every earlier pixel in raster order: no blind spot.
 
 Every gated block adds a class bias to both stacks' gates (``tanh(a) * sigmoid(b)``), has a residual
-connection and channel dropout (4,500 images overfit a PixelCNN without it). Dilations cycling 1, 2, 4, 8 make the receptive field the whole past with ten blocks:
-every earlier pixel of a 28x28 image can move the prediction.
+connection and channel dropout (4,500 images overfit a PixelCNN without it). Dilations cycling 1, 2, 4, 8
+make the receptive field the whole past with ten blocks: every earlier pixel can move the prediction.
 
 Sampling is incremental ("Fast Generation for Convolutional Autoregressive Models", Ramachandran et al. 2017):
 ``begin`` makes per-layer activation caches; ``step`` computes the vertical stack one row at a time (once per
 row, when the row above is complete) and the horizontal stack at the one new position per layer, so a step
-costs about one pixel's work. ``tests/test_pixelcnn.py`` checks its logits against ``image_logits``.
+costs about one pixel's work. ``tests/test_v4.py`` checks its logits against ``image_logits``.
 """
 from __future__ import annotations
 
@@ -76,6 +76,8 @@ class GatedPixelCNN(nn.Module):
         c = config or V4Config()
         if not 2 <= c.k <= 256:
             raise ValueError(f"K (intensity bins) must be between 2 and 256, got {c.k}")
+        if c.context != N_PIXELS:
+            raise ValueError(f"V4 sees every earlier pixel: its context is {N_PIXELS}, not {c.context}")
         if not 0.0 <= c.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {c.dropout}")
         if c.channels < 1 or c.layers < 1 or c.dilation_cycle < 1:

@@ -34,6 +34,13 @@ def test_v4_defaults_are_a_small_conditional_model():
     assert model.dilations == [1, 2, 4, 8, 1, 2, 4, 8, 1, 2]
 
 
+def test_bad_v4_settings_are_refused():
+    for settings, match in (({"context": 28}, "context"), ({"dropout": 1.0}, "dropout"), ({"layers": 0}, "layers"),
+                            ({"k": 1}, "K"), ({"hidden": 8}, "no setting")):
+        with pytest.raises(ValueError, match=match):
+            build_model("v4", **settings)
+
+
 @pytest.mark.parametrize("name", list(MODELS))
 def test_logits_at_every_step_ignore_that_step_and_all_later_ones(name):
     model = small(name)
