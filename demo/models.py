@@ -14,7 +14,7 @@ from pixelar.models import PixelMLP
 
 log = logging.getLogger(__name__)
 
-MODEL_ORDER = ("v1", "v2", "v3")
+MODEL_ORDER = ("v1", "v2", "v3", "v4")
 TRAINED_PER_SESSION = 3  # a session keeps its newest trained models; older ones are dropped to bound memory
 
 

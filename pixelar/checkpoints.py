@@ -34,7 +34,8 @@ CONFIG_LIMITS = {  # integer config fields and their allowed ranges
 METADATA_TYPES = {  # known metadata keys the app and CLI read, and the types they must have
     "dataset": str, "steps": int, "samples_seen": int, "train_seconds": (int, float), "device": str,
     "held_out_nll": (int, float), "held_out_images": int, "batch_size": int, "learning_rate": (int, float),
-    "lr_schedule": str, "seed": int, "stopped_early": bool, "class_names": list,
+    "lr_schedule": str, "seed": int, "stopped_early": bool, "class_names": list, "precision": str,
+    "batch_unit": str, "time_budget_seconds": (int, float),
 }
 
 
@@ -59,7 +60,8 @@ def run_metadata(model: PixelMLP, result, config, dataset, held_out_nll: float, 
         "samples_seen": result.samples_seen, "train_seconds": round(result.seconds, 1), "device": result.device,
         "held_out_nll": round(held_out_nll, 4), "held_out_images": held_out_images, "batch_size": config.batch_size,
         "learning_rate": config.learning_rate or model.learning_rate, "lr_schedule": config.lr_schedule,
-        "seed": config.seed, "stopped_early": result.stopped,
+        "seed": config.seed, "stopped_early": result.stopped, "precision": result.precision,
+        "batch_unit": model.batch_unit, "time_budget_seconds": config.max_seconds,
     }
 
 

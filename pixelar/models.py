@@ -1,4 +1,7 @@
-"""The seed's three next-pixel MLPs behind one call shape: ``model(context, position, label) -> logits``.
+"""The model registry, and the seed's three next-pixel MLPs behind one call shape: ``model(context, position, label)``.
+
+V4 (``pixelcnn.py``) scores whole images instead; what the one training loop, evaluator and sampler need from
+every model is ``training_loss``, ``image_logits`` and ``begin``/``step``.
 
 Each model's first layer sees a concatenation of per-slot features (one-hot or embedded context tokens,
 row and column embeddings, class embedding). A linear layer of a concatenation of looked-up vectors is a
@@ -10,16 +13,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .context import pad_tokens
-
-IMAGE_SIZE = 28
-N_PIXELS = IMAGE_SIZE * IMAGE_SIZE
+from .context import gather_context, pad_tokens
+from .layers import IMAGE_SIZE, N_PIXELS, Dropout
+from .pixelcnn import GatedPixelCNN, V4Config
 
 
 @dataclass
@@ -48,32 +51,6 @@ class V3Config(V2Config):
     num_classes: int = 10
 
 
-class Dropout(nn.Module):
-    """Inverted dropout, as ``nn.Dropout``, with the mask drawn from random bytes: about half the time of
-    ``nn.Dropout``'s Bernoulli draw on a CPU (3.7 vs 7.5 ms for a 512 x 1024 batch, measured here).
-
-    ``p`` is honoured to 1/65536.
-    """
-
-    def __init__(self, p: float):
-        super().__init__()
-        if not 0.0 <= p < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {p}")
-        self.p = p
-        self._threshold = -(2**15) + round(p * 2**16)  # drop where a 16-bit draw is below this
-        self.generator: torch.Generator | None = None  # set by the training loop: its run's own random stream
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0.0:
-            return x
-        n_words = -(-x.numel() // 4)  # four 16-bit draws per int64
-        bits = torch.randint(
-            -(2**63), 2**63 - 1, (n_words,), dtype=torch.int64, device=x.device, generator=self.generator
-        )
-        drop = bits.view(torch.int16)[: x.numel()].view(x.shape) < self._threshold
-        return x.mul(1.0 / (1.0 - self.p)).masked_fill_(drop, 0.0)
-
-
 class PixelMLP(nn.Module):
     """Shared body: fc1 (as a table lookup) -> ReLU -> dropout -> fc2 -> ReLU -> dropout -> fc_out."""
 
@@ -83,6 +60,8 @@ class PixelMLP(nn.Module):
     uses_position: bool = False  # uses the position of the pixel being predicted
     weight_decay: float = 1e-5  # the seed's AdamW weight decay for this model
     learning_rate: float = 1e-3
+    batch_unit = "pixels"  # a training step sees random (image, pixel) pairs
+    default_batch_size = 512  # the seed's
 
     def __init__(self, config: V1Config, input_dim: int):
         super().__init__()
@@ -120,10 +99,48 @@ class PixelMLP(nn.Module):
     def forward_with_table(self, table: torch.Tensor, context, position, label) -> torch.Tensor:
         """``forward`` with a precomputed ``fc1_table()``; the sampler builds it once per generation."""
         rows = self.fc1_rows(context, position, label)
-        h = F.embedding_bag(rows, table, mode="sum") + self.fc1.bias  # (B, H)
-        h = self.dropout(F.relu(h))
+        return self._after_fc1(F.embedding_bag(rows, table, mode="sum"))
+
+    def _after_fc1(self, h: torch.Tensor) -> torch.Tensor:
+        """fc1's pre-activation without bias (..., H) -> logits (..., K)."""
+        h = self.dropout(F.relu(h + self.fc1.bias))
         h = self.dropout(F.relu(self.fc2(h)))
         return self.fc_out(h)
+
+    def image_logits(self, tokens: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """(B, 784) tokens, (B,) labels -> (B, 784, K): every pixel's logits from its own context window."""
+        b, c = tokens.shape[0], self.config.context
+        image = torch.arange(b, device=tokens.device).repeat_interleave(N_PIXELS)  # (B*784,)
+        pixel = torch.arange(N_PIXELS, device=tokens.device).repeat(b)  # (B*784,)
+        context = gather_context(pad_tokens(tokens, c, self.start_token), image, pixel, c)
+        return self.forward_with_table(self.fc1_table().contiguous(), context, pixel, labels[image]).view(b, N_PIXELS, -1)
+
+    def onehot_logits(self, onehot: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """``image_logits`` of tokens given as (B, 784, K) one-hot rows: differentiable with respect to them."""
+        b, c, k = onehot.shape[0], self.config.context, self.k
+        start = F.one_hot(torch.tensor(self.start_token), k + 1).to(onehot).expand(b, c, k + 1)
+        padded = torch.cat([start, F.pad(onehot, (0, 1))], 1)  # (B, C+784, K+1)
+        windows = padded.unfold(1, c, 1)[:, :N_PIXELS]  # (B, 784, K+1, C): pixel p sees padded p .. p+C-1
+        table = self.fc1_table()
+        h = torch.einsum("bpkc,ckh->bph", windows, table[: c * (k + 1)].view(c, k + 1, -1))  # (B, 784, H)
+        image = torch.arange(b, device=onehot.device).repeat_interleave(N_PIXELS)
+        pixel = torch.arange(N_PIXELS, device=onehot.device).repeat(b)
+        other = self.fc1_rows(torch.zeros(b * N_PIXELS, c, dtype=torch.long), pixel, labels[image])[:, c:]  # positions, class
+        if other.shape[1]:
+            h = h + F.embedding_bag(other, table, mode="sum").view(b, N_PIXELS, -1)
+        return self._after_fc1(h)
+
+    def training_loss(self, tokens: torch.Tensor, labels: torch.Tensor, batch_size: int, generator) -> Callable:
+        """A function drawing ``batch_size`` random (image, pixel) pairs and returning their mean NLL (nats)."""
+        c = self.config.context
+        padded = pad_tokens(tokens, c, self.start_token)  # (N, C+784), the only copy of the data
+
+        def loss() -> torch.Tensor:
+            image = torch.randint(len(tokens), (batch_size,), device=tokens.device, generator=generator)
+            pixel = torch.randint(N_PIXELS, (batch_size,), device=tokens.device, generator=generator)
+            return F.cross_entropy(self(gather_context(padded, image, pixel, c), pixel, labels[image]), tokens[image, pixel])
+
+        return loss
 
     @torch.no_grad()
     def begin(self, labels: torch.Tensor, dtype: torch.dtype = torch.float32) -> "MLPState":
@@ -275,13 +292,14 @@ class CategoricalPixelPredictor(PixelMLP):
         return torch.cat([self._context_rows(context, c.k + 1), self._position_rows(position, base), cls], dim=1)
 
 
-MODELS: dict[str, type[PixelMLP]] = {
-    cls.name: cls for cls in (OneHotPixelPredictor, OneHotPixelPredictorWithPosition, CategoricalPixelPredictor)
+MODELS: dict[str, type[nn.Module]] = {
+    cls.name: cls
+    for cls in (OneHotPixelPredictor, OneHotPixelPredictorWithPosition, CategoricalPixelPredictor, GatedPixelCNN)
 }
-CONFIGS = {"v1": V1Config, "v2": V2Config, "v3": V3Config}
+CONFIGS = {"v1": V1Config, "v2": V2Config, "v3": V3Config, "v4": V4Config}
 
 
-def build_model(name: str, seed: int = 0, **overrides) -> PixelMLP:
+def build_model(name: str, seed: int = 0, **overrides) -> nn.Module:
     """A fresh model from the registry, its weights drawn from ``seed`` alone (the process-global random
     state is neither used nor changed); ``overrides`` set config fields (e.g. ``k=4, hidden=64``)."""
     if name not in MODELS:

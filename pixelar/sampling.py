@@ -16,7 +16,7 @@ import torch
 from .data import dequantize
 from .device import compute_dtype
 from .inputs import whole_number, whole_numbers
-from .models import IMAGE_SIZE, N_PIXELS
+from .layers import IMAGE_SIZE, N_PIXELS
 
 MAX_SAMPLES = 1024  # images per call; more is a mistake rather than a wish
 SEED_MAX = 2**31 - 1
@@ -38,7 +38,7 @@ class Trace:
     temperature: float
     seed: int
     k: int
-    context: int
+    context: int  # earlier pixels the model sees at each step; 784 (V4): all of them, no start tokens
     prefix_length: int = 0  # steps copied from a given prefix rather than sampled
     top_k: int | None = None  # the filters ``probs`` went through (None: not used)
     top_p: float | None = None

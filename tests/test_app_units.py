@@ -187,7 +187,7 @@ def test_a_plan_checks_the_train_tab_inputs():
     plan = Plan.check("v2", "mnist-5k", 800, 256, 0.002)
     assert plan.samples == 800 * 256 and plan.config.eval_every == 100 and plan.config.learning_rate == 0.002
     for bad, message in [
-        (("v4", "mnist-5k", 10, 8, None), "unknown model 'v4'"),
+        (("v5", "mnist-5k", 10, 8, None), "unknown model 'v5'"),
         (("v3", "cifar", 10, 8, None), "unknown data set 'cifar'"),
         (("v3", "mnist-5k", None, 8, None), "whole numbers"),
         (("v3", "mnist-5k", 10, 0, None), "batch size must be a whole number from 1"),
