@@ -113,7 +113,7 @@ def test_the_app_started_beside_bad_files_and_logged_each(app_server, client):
 
 
 api_values = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**40), 2**40), st.floats(allow_nan=False), st.text(max_size=6),
+    st.none(), st.booleans(), st.integers(-(2**40), 2**40), st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=6),
     st.lists(st.integers(0, 9), max_size=2),
 )
 
