@@ -93,8 +93,28 @@ class PixelMLP(nn.Module):
         raise NotImplementedError
 
     def forward(self, context: torch.Tensor, position: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
-        """context (B, C) tokens in 0..K, position (B,) flat pixel index, label (B,) class -> logits (B, K)."""
+        """context (B, C) tokens in 0..K, position (B,) flat pixel index, label (B,) class -> logits (B, K).
+
+        In fp32, fc1 is a table lookup. Under bf16 autocast it is the seed's own dense matmul of the
+        concatenated features: bf16 matmuls are cheap there and the lookup's backward is not (V3's training
+        step: 26 vs 39 ms, measured here).
+        """
+        if torch.is_autocast_enabled(context.device.type):
+            return self._after_fc1(F.linear(self.dense_features(context, position, label), self.fc1.weight))
         return self.forward_with_table(self.fc1_table().contiguous(), context, position, label)
+
+    def dense_features(self, context: torch.Tensor, position: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+        """The seed's fc1 input (B, fc1.in_features): one-hot (V1, V2) or embedded (V3) context tokens, then the
+        row/column embeddings and the class embedding where the model uses them."""
+        if hasattr(self, "token_embedding"):
+            parts = [self.token_embedding(context).flatten(1)]
+        else:
+            parts = [F.one_hot(context, self.k + 1).to(self.fc1.weight.dtype).flatten(1)]
+        if self.uses_position:
+            parts += [self.row_pos_embedding(position // IMAGE_SIZE), self.col_pos_embedding(position % IMAGE_SIZE)]
+        if self.conditional:
+            parts.append(self.class_embedding(label))
+        return torch.cat(parts, dim=1)
 
     def forward_with_table(self, table: torch.Tensor, context, position, label) -> torch.Tensor:
         """``forward`` with a precomputed ``fc1_table()``; the sampler builds it once per generation."""
