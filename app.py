@@ -27,11 +27,22 @@ from demo.step_tab import build_step_tab
 from demo.train_tab import build_train_tab
 
 HERE = Path(__file__).resolve().parent
-HEADER = """# pixelar: generating pixels one by one
-Small MLPs that draw handwritten digits one pixel at a time, each pixel chosen from 16 grey levels given the
-28 pixels before it. After the blog post *Generating Pixels One by One*."""
+HEADER = ("**pixelar**: small MLPs draw digits one pixel at a time, each pixel one of 16 grey levels chosen from "
+          "the 28 pixels before it (after *Generating Pixels One by One*).")
 CSS = """
 .pixelated img, .pixelated canvas { image-rendering: pixelated; }
+#app-header { margin: 0 0 -6px 0; }
+#app-header p { font-size: 16px; margin: 0; }
+.small-note, .small-note p { font-size: 15px; color: var(--body-text-color-subdued); }
+/* a result fits the projector's screen beside its controls */
+.result img { max-height: calc(100vh - 210px); object-fit: contain; }
+/* a model that ignores the class: its picker looks switched off */
+.class-picker:has(input:disabled) .wrap label { opacity: 0.4; text-decoration: line-through; }
+/* phones: every tab's name on screen (no "..." menu) */
+@media (max-width: 720px) {
+  .tab-wrapper .tab-container, .tab-container { flex-wrap: wrap !important; height: auto !important; overflow: visible !important; }
+  .tab-container button { padding: 4px 8px !important; }
+}
 """
 
 
@@ -40,7 +51,7 @@ def build_app(checkpoints: str | Path, data_root: str | Path = "data") -> gr.Blo
     shelf, data_sets = Shelf(checkpoints), DataSets(data_root)
     with gr.Blocks(title="pixelar: generating pixels one by one", delete_cache=(3600, 3600)) as app:
         session = gr.State(None, delete_callback=close_workspace)
-        gr.Markdown(HEADER)
+        gr.Markdown(HEADER, elem_id="app-header")
         with gr.Tabs():
             tabs = [
                 build_generate_tab(shelf, session),

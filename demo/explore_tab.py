@@ -5,32 +5,31 @@ from __future__ import annotations
 import gradio as gr
 
 import pixelar
-from pixelar import experiments, render, stepview
+from pixelar import experiments, render
 from pixelar.models import IMAGE_SIZE, PixelMLP
 
-from .common import (
-    BuiltTab,
-    check_class,
-    check_seed,
-    check_temperature,
-    class_picker,
-    class_picker_for,
-    friendly,
-    model_picker,
-    next_seed,
-    seed_controls,
-    temperature_slider,
-)
+from . import pictures, serving
+from .common import BuiltTab, Slider, check_whole, friendly, model_picker, sampler_controls
 from .data import DataSets
 from .models import Shelf, model_title
 from .tour import guided_tour
 
 DEFAULT_DATASET = "mnist-5k"  # for models whose checkpoint does not say what they were trained on
 MAX_COMPLETIONS = 8
+INTRO = ("Take a **real** image the models never trained on. Let a model finish it from its top rows, or see how "
+         "surprised each model is by each of its pixels.")
+
+
+# ---- pure functions ----
 
 
 def dataset_of(model: PixelMLP) -> str:
     return model.metadata.get("dataset") or DEFAULT_DATASET
+
+
+def article(word: str) -> str:
+    """``a 3``, ``an 8``, ``a T-shirt/top``."""
+    return f"an {word}" if word[:1].lower() in "aeio8" or word in ("11", "18") else f"a {word}"
 
 
 class Explorer:
@@ -38,6 +37,7 @@ class Explorer:
 
     def __init__(self, shelf: Shelf, data_sets: DataSets):
         self.shelf, self.data_sets = shelf, data_sets
+        self.controls = None  # the tab's sampler controls, once built
 
     def held_out(self, model: PixelMLP) -> pixelar.Split:
         """The held-out images of the data set ``model`` was trained on (or of the same kind, offline)."""
@@ -46,23 +46,23 @@ class Explorer:
             raise ValueError(f"the {dataset_of(model)} images this model was trained on are not available here")
         return loaded.held_out
 
-    def real(self, name, index, workspace) -> tuple[PixelMLP, pixelar.Split, object, int]:
-        """The chosen model, its held-out split, and held-out image ``index`` (grey levels, class)."""
+    def real(self, name, index, workspace) -> tuple[PixelMLP, object, int, int]:
+        """The chosen model, held-out image ``index`` (grey levels, class) and the checked index."""
         model = self.shelf.get(name, workspace)
         split = self.held_out(model)
+        index = check_whole(index, "Held-out image number", 0, len(split) - 1)
         grey, label = experiments.real_image(split, index)
-        return model, split, grey, label
+        return model, grey, label, index
 
     @friendly
-    def on_model(self, name, current, workspace):
+    def on_model(self, name, workspace):
         """Refit the pickers to a newly chosen model: its classes, and the range of its data set's images."""
         model = self.shelf.get(name, workspace)
         split = self.held_out(model)
         names = Shelf.class_names(model)
         return (
-            class_picker_for(self.shelf, name, workspace, current, with_all=False),
             gr.Dropdown(choices=[(n, i) for i, n in enumerate(names)], value=0),
-            gr.Number(maximum=len(split) - 1, info=f"0 to {len(split) - 1}, from {dataset_of(model)}'s held-out images"),
+            gr.Number(info=f"0 to {len(split) - 1}, from {dataset_of(model)}'s held-out images"),
         )
 
     @friendly
@@ -72,37 +72,41 @@ class Explorer:
 
     @friendly
     def on_image(self, name, index, workspace):
-        """Show the picked image, and make its own class the one to finish it as."""
-        model, _, grey, label = self.real(name, index, workspace)
+        """Show the picked image, make its own class the one to finish it as, and clear the stale completion;
+        an emptied box waits quietly for a number."""
+        if index is None or index == "":
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        model, grey, label, index = self.real(name, index, workspace)
         names = Shelf.class_names(model)
         picture = render.grey_image(grey.reshape(IMAGE_SIZE, IMAGE_SIZE) / 255, 10)
-        text = f"Held-out image **#{int(index)}** of {dataset_of(model)}: a **{names[label]}**."
-        return picture, text, label
+        text = f"Held-out image **#{index}** of {dataset_of(model)}: {article(names[label])}."
+        return picture, text, label if model.conditional else gr.skip(), None, ""
 
     @friendly
-    def on_complete(self, name, index, keep_rows, finish_as, n, t, seed, new_each_time, workspace):
-        model, _, grey, label = self.real(name, index, workspace)
-        names = Shelf.class_names(model)
-        target = check_class(model, finish_as, names)
-        target = label if target is None else target
-        if not isinstance(n, (int, float)) or not 1 <= n <= MAX_COMPLETIONS:
-            raise ValueError(f"number of completions must be from 1 to {MAX_COMPLETIONS}")
-        seed = next_seed(seed, new_each_time)
-        trace = experiments.complete(model, grey, int(keep_rows), int(n), target, check_temperature(t), check_seed(seed))
+    def on_complete(self, workspace, index, keep_rows, n, *values):
+        settings = self.controls.read(workspace, *values)
+        model, grey, label, index = self.real(settings.name, index, workspace)
+        names = settings.class_names
+        target = label if settings.label is None else settings.label
+        keep_rows = check_whole(keep_rows, "Real rows to keep", 0, IMAGE_SIZE)
+        n = check_whole(n, "Completions", 1, MAX_COMPLETIONS)
+        prefix = experiments.real_tokens(grey, model.k)[: keep_rows * IMAGE_SIZE]
+        trace = serving.sample(model, n=n, **{**settings.sample_kwargs(), "labels": target}, prefix=prefix)
         as_what = f" as {names[target]}" if model.conditional else ""
         captions = [f"real {names[label]}"] + [f"#{i + 1}{as_what}" for i in range(len(trace))]
-        sheet = stepview.completion_sheet(grey.reshape(IMAGE_SIZE, IMAGE_SIZE) / 255, trace, int(keep_rows), captions)
-        how = f"asked to finish it as a **{names[target]}**" if model.conditional else "which does not know the class"
+        sheet = pictures.completion_sheet(grey.reshape(IMAGE_SIZE, IMAGE_SIZE) / 255, trace, keep_rows, captions)
+        how = f"asked to finish it as {article(names[target])}" if model.conditional else "which does not know the class"
         text = (
-            f"The first **{int(keep_rows)} rows** (above the red line) are the real {names[label]}; **{name}** "
-            f"({model_title(model.name)}), {how}, drew the rest {len(trace)} times "
-            f"(temperature {trace.temperature:g}, seed {trace.seed})."
+            f"The first **{keep_rows} rows** (above the red line) are the real {names[label]}; **{settings.name}** "
+            f"({model_title(model.name)}), {how}, drew the rest {len(trace)} times ({settings.describe()})."
         )
-        return sheet, text, trace.seed
+        return sheet, text, settings.seed
 
     @friendly
     def on_surprise(self, name, index, workspace):
-        model, _, grey, label = self.real(name, index, workspace)
+        if index is None or index == "":
+            return gr.skip(), gr.skip()
+        model, grey, label, _ = self.real(name, index, workspace)
         names = Shelf.class_names(model)
         kind = pixelar.data.class_names(dataset_of(model))
         same_kind = {}
@@ -111,70 +115,75 @@ class Explorer:
             if pixelar.data.class_names(dataset_of(candidate)) == kind:
                 same_kind[other.upper() if other == candidate.name else other] = candidate
         maps = experiments.surprise(same_kind, grey, label)
-        sheet = stepview.surprise_sheet(grey.reshape(IMAGE_SIZE, IMAGE_SIZE) / 255, maps)
+        sheet = pictures.surprise_sheet(grey.reshape(IMAGE_SIZE, IMAGE_SIZE) / 255, maps)
         best = min(maps, key=lambda m: maps[m].total_bits)
         text = (
-            f"How surprised each model trained on this kind of image is by each pixel of the real "
-            f"**{names[label]}** (−log₂ of the probability it gave the true grey level; same scale for all). "
+            f"How surprised each model trained on {dataset_of(model)} is by each pixel of this real "
+            f"**{names[label]}** (−log₂ of the probability it gave the true grey level; bright: unexpected). "
             f"Fewest bits in total: **{best}** ({maps[best].bits_per_pixel:.2f} bits per pixel; 4.00 is a blind guess)."
         )
         return sheet, text
 
 
+# ---- layout and wiring ----
+
+
 def build_explore_tab(shelf: Shelf, data_sets: DataSets, session: gr.State) -> BuiltTab:
     """The Explore tab and its events."""
     explorer = Explorer(shelf, data_sets)
-    with gr.Tab("Explore") as tab:
-        gr.Markdown(
-            "Take a **real** image the models never trained on. Let a model finish it from its top rows, or "
-            "measure how surprised each model is by each of its pixels."
-        )
-        guided_tour("explore")
-        with gr.Row():
-            with gr.Column(scale=1, min_width=320):
+    with gr.Tab("Explore", elem_id="tab-explore") as tab:
+        with gr.Row(elem_classes="tab-body"):
+            with gr.Column(scale=1, min_width=300, elem_classes="controls"):
                 model = model_picker(shelf, "explore-model")
-                index = gr.Number(value=0, precision=0, minimum=0, label="Held-out image number", elem_id="explore-index")
                 with gr.Row(equal_height=True):
+                    index = gr.Number(value=0, label="Held-out image number", elem_id="explore-index", min_width=120,
+                                      info="0 to 499, from mnist-5k's held-out images")
                     wanted = gr.Dropdown([(n, i) for i, n in enumerate(pixelar.data.DIGITS)], value=3,
-                                         label="Class", min_width=120)
-                    random_pick = gr.Button("Random image of this class", min_width=120)
+                                         label="Class", min_width=140, elem_id="explore-class")
+                random_pick = gr.Button("Random image of this class", size="sm")
                 real = gr.Image(label="The real image", type="pil", format="png", interactive=False,
-                                elem_classes="pixelated", height=280, elem_id="explore-real")
+                                elem_classes="pixelated", height=200, elem_id="explore-real", show_label=False)
                 real_caption = gr.Markdown(elem_id="explore-real-caption")
-            with gr.Column(scale=3):
+                gr.Markdown(INTRO, elem_classes="small-note")
+                guided_tour("explore")
+            with gr.Column(scale=3, min_width=320):
                 with gr.Tabs():
-                    with gr.Tab("Complete it"):
+                    with gr.Tab("Complete it", elem_id="explore-complete-tab"):
                         with gr.Row():
-                            keep_rows = gr.Slider(0, IMAGE_SIZE, value=14, step=1, label="Real rows to keep",
-                                                  elem_id="keep-rows")
-                            count = gr.Slider(1, MAX_COMPLETIONS, value=4, step=1, label="Completions")
-                        with gr.Row():
-                            finish_as = class_picker(shelf, with_all=False)
-                            temperature = temperature_slider()
-                        with gr.Row():
-                            seed, new_seed = seed_controls()
-                        complete = gr.Button("Complete", variant="primary", size="lg")
+                            with gr.Column(scale=2, min_width=260):
+                                with gr.Row():
+                                    keep_rows = Slider(0, IMAGE_SIZE, value=14, step=1, label="Real rows to keep",
+                                                       elem_id="keep-rows", min_width=140)
+                                    count = Slider(1, MAX_COMPLETIONS, value=4, step=1, label="Completions",
+                                                   min_width=140)
+                                complete = gr.Button("Complete", variant="primary", size="lg", elem_id="complete-button")
+                            with gr.Column(scale=3, min_width=260):
+                                controls = sampler_controls(shelf, session, with_all=False, model=model)
                         completion_caption = gr.Markdown(elem_id="complete-caption")
                         completions = gr.Image(label="The real image, then the completions", type="pil", format="png",
-                                               interactive=False, elem_classes="pixelated", height=360,
+                                               interactive=False, elem_classes="pixelated result", show_label=False,
                                                buttons=["download", "fullscreen"], elem_id="complete-image")
-                    with gr.Tab("Surprise map"):
-                        measure = gr.Button("Measure each model's surprise", variant="primary", size="lg")
+                    with gr.Tab("Surprise map", elem_id="explore-surprise-tab"):
                         surprise_caption = gr.Markdown(elem_id="surprise-caption")
                         surprise_map = gr.Image(label="Surprise of each pixel, bits (bright: the model did not expect it)",
-                                                type="pil", format="png", interactive=False, elem_classes="pixelated",
-                                                height=400, buttons=["download", "fullscreen"], elem_id="surprise-image")
+                                                type="pil", format="png", interactive=False, show_label=False,
+                                                elem_classes="pixelated result", buttons=["download", "fullscreen"],
+                                                elem_id="surprise-image")
+        explorer.controls = controls
 
         private = {"api_visibility": "private"}
-        model.change(explorer.on_model, [model, finish_as, session], [finish_as, wanted, index], queue=False, **private)
+        model.change(explorer.on_model, [model, session], [wanted, index], queue=False, **private)
         random_pick.click(explorer.on_random, [model, wanted, session], [index], queue=False, **private)
+        # the real image, and everything measured on it, follow the model and the image number
         gr.on([index.change, model.change, tab.select], explorer.on_image, [model, index, session],
-              [real, real_caption, finish_as], trigger_mode="always_last", **private)
-        complete.click(
-            explorer.on_complete,
-            [model, index, keep_rows, finish_as, count, temperature, seed, new_seed, session],
-            [completions, completion_caption, seed], concurrency_id="sampling", **private,
+              [real, real_caption, controls.digit, completions, completion_caption], trigger_mode="always_last",
+              show_progress_on=[real], **private).success(
+            explorer.on_surprise, [model, index, session], [surprise_map, surprise_caption],
+            concurrency_id="sampling", **private,
         )
-        measure.click(explorer.on_surprise, [model, index, session], [surprise_map, surprise_caption],
-                      concurrency_id="sampling", **private)
+        complete.click(
+            explorer.on_complete, [session, index, keep_rows, count, *controls.inputs],
+            [completions, completion_caption, controls.seed], concurrency_id="sampling", show_progress_on=[completions],
+            **private,
+        )
     return BuiltTab(tab, [model])

@@ -8,12 +8,12 @@ from __future__ import annotations
 import threading
 
 import gradio as gr
-import pandas as pd
 
 import pixelar
-from pixelar import render, stepview
+from pixelar import render
 
-from .common import BuiltTab, friendly
+from . import pictures
+from .common import BuiltTab, check_whole, friendly
 from .data import DATASET_CHOICES, DataSets
 from .models import MODEL_ORDER, Workspace, model_title
 from .tour import guided_tour
@@ -29,6 +29,8 @@ from .training import (
 )
 
 UPDATE_SECONDS = 1.0  # the page hears from a run at least this often
+MAX_STEPS, MAX_BATCH = 10**6, 8192
+REPRESENTATIVE_SECONDS = 30  # shorter runs do not replace the measured speed behind the presets' estimates
 INTRO = (
     "Train a model here and watch it learn. Loss is in **bits per pixel**: 4.0 is a uniform guess over 16 bins; "
     "lower is better. Stop any time: nothing trained so far is lost. The model then appears in the Generate and "
@@ -71,11 +73,9 @@ class TrainTab:
         self.busy = threading.Event()  # set while a run trains; others are told why they wait
 
     def build(self, session: gr.State) -> BuiltTab:
-        with gr.Tab("Train") as tab:
-            gr.Markdown(INTRO)
-            guided_tour("train")
-            with gr.Row():
-                with gr.Column(scale=1, min_width=340):
+        with gr.Tab("Train", elem_id="tab-train") as tab:
+            with gr.Row(elem_classes="tab-body"):
+                with gr.Column(scale=1, min_width=340, elem_classes="controls"):
                     kind = gr.Radio([(model_title(k), k) for k in MODEL_ORDER], value="v3", label="Model")
                     dataset = gr.Dropdown(DATASET_CHOICES, value="mnist-5k", label="Data set")
                     data_info = gr.Markdown()
@@ -83,22 +83,24 @@ class TrainTab:
                                       info="Times are measured on this server (more with held-out checks).")
                     budget_info = gr.Markdown()
                     with gr.Accordion("Steps, batch size, learning rate", open=False):
-                        steps = gr.Number(BUDGETS["quick"].steps, label="Steps", precision=0, minimum=1, maximum=10**6)
+                        steps = gr.Number(BUDGETS["quick"].steps, label="Steps", info=f"1 to {MAX_STEPS:,}")
                         batch_size = gr.Number(BUDGETS["quick"].batch_size, label="Batch size ((image, pixel) pairs per step)",
-                                               precision=0, minimum=1, maximum=8192)
-                        learning_rate = gr.Number(1e-3, label="Learning rate (AdamW)", minimum=1e-6, maximum=1.0, step=1e-4)
+                                               info=f"1 to {MAX_BATCH:,}")
+                        learning_rate = gr.Number(1e-3, label="Learning rate (AdamW)", step=1e-4, info="above 0, at most 1")
                     confirm = gr.Checkbox(False, label="Yes, I want to start a run this long", visible=False)
                     with gr.Row():
-                        start = gr.Button("Start training", variant="primary", size="lg")
-                        stop = gr.Button("Stop", variant="stop", size="lg")
-                with gr.Column(scale=2):
+                        start = gr.Button("Start training", variant="primary", size="lg", elem_id="train-start")
+                        stop = gr.Button("Stop", variant="stop", size="lg", interactive=False, elem_id="train-stop")
+                    gr.Markdown(INTRO, elem_classes="small-note")
+                    guided_tour("train")
+                with gr.Column(scale=2, min_width=320):
                     status = gr.Markdown("Not training.", elem_id="train-status")
-                    plot = gr.LinePlot(
-                        None, x="step", y="bits per pixel", color="curve", title="Loss (bits per pixel)", height=360,
-                        color_map={"training": "#4c78a8", "held-out": "#f58518"}, elem_id="train-plot",
-                    )
-                    samples = gr.Image(label="Samples at each held-out check", type="pil", format="png",
-                                       interactive=False, elem_classes="pixelated", height=300, elem_id="train-samples")
+                    with gr.Row():
+                        plot = gr.Plot(label="Loss, bits per pixel (log scale): training line, held-out dots",
+                                       elem_id="train-plot", min_width=320, scale=3)
+                        samples = gr.Image(label="Samples at each held-out check", type="pil", format="png",
+                                           interactive=False, elem_classes="pixelated", elem_id="train-samples",
+                                           min_width=200, scale=2)
                     download = gr.DownloadButton("Download the trained model (.safetensors)", value=None, interactive=False)
             plan = gr.State(None)
 
@@ -111,13 +113,13 @@ class TrainTab:
         dataset.change(self.describe_data, [dataset], [data_info], concurrency_id="data", **private)
         start.click(
             self.on_start, [kind, dataset, steps, batch_size, learning_rate, confirm, session],
-            [plan, session, status, download], concurrency_limit=None, **private,
+            [plan, session, status, download, stop], concurrency_limit=None, **private,
         ).success(
             self.run, [plan, session], [status, plot, samples, download],
             concurrency_limit=1, concurrency_id="training",
             show_progress="minimal", show_progress_on=[plot, samples],  # the status line stays readable while queued
             **private,
-        )
+        ).then(lambda: gr.Button(interactive=False), outputs=[stop], queue=False, **private)
         stop.click(self.on_stop, [session], [status], queue=False, **private)
         return BuiltTab(tab)
 
@@ -136,7 +138,9 @@ class TrainTab:
         if rate is None:
             text = "Expected times appear when the server is not training."
             return gr.Radio(budget_choices(None)), text, gr.Checkbox(visible=False)
-        expected = (steps or 0) * (batch_size or 0) / rate
+        if not all(isinstance(v, (int, float)) and v > 0 for v in (steps, batch_size)):
+            return gr.skip(), "Enter steps and a batch size to see the expected time.", gr.skip()
+        expected = steps * batch_size / rate
         text = (
             f"This run: {int(steps or 0):,} steps × {int(batch_size or 0)} samples ≈ **{format_seconds(expected)}** "
             f"at the **{rate:,.0f} samples/s** measured here for {kind.upper()}."
@@ -150,14 +154,18 @@ class TrainTab:
 
     @friendly
     def on_start(self, kind, dataset, steps, batch_size, learning_rate, confirmed, workspace: Workspace | None):
-        plan = Plan.check(kind, dataset, steps, batch_size, learning_rate)
+        steps, batch_size = check_whole(steps, "Steps", 1, MAX_STEPS), check_whole(batch_size, "Batch size", 1, MAX_BATCH)
+        if learning_rate is None or learning_rate == "" or not 0 < float(learning_rate) <= 1:
+            raise ValueError(f"Learning rate must be a number above 0 and at most 1, got {learning_rate!r}")
+        plan = Plan.check(kind, dataset, steps, batch_size, float(learning_rate))
         if self.throughput.expected_seconds(plan) > LONG_RUN_SECONDS and not confirmed:
             raise gr.Error("This run would take over 30 minutes: tick the box above Start to confirm.", print_exception=False)
         workspace = workspace or Workspace()
         if workspace.stop is not None and not workspace.stop.is_set():
             raise gr.Error("Your training run is still going (or waiting): stop it first.", print_exception=False)
         workspace.stop = threading.Event()
-        return plan, workspace, WAITING if self.busy.is_set() else "Starting…", gr.DownloadButton(interactive=False)
+        status = WAITING if self.busy.is_set() else "Starting…"
+        return plan, workspace, status, gr.DownloadButton(interactive=False), gr.Button(interactive=True)
 
     @friendly
     def run(self, plan: Plan | None, workspace: Workspace):
@@ -182,9 +190,9 @@ class TrainTab:
                 history += events
                 picture = samples_picture(*drawn[-1], list(data.class_names), run.model.conditional) if drawn else gr.skip()
                 line = status_line(plan.kind, data, history[-1]) if history else "Measuring the untrained model…"
-                # the plot fixes its colours at the first data it gets: send both curves from the start
-                curves = pd.DataFrame(stepview.loss_curves(history, run.start_held_out)) if history else gr.skip()
-                yield line, curves, picture, gr.skip()
+                curves = pictures.loss_curves(history, run.start_held_out)
+                figure = pictures.loss_figure(curves, plan.config.steps) if history else gr.skip()
+                yield line, figure, picture, gr.skip()
             if run.error is not None:
                 raise run.error
             text, path = self.finish(plan, data, run, workspace)
@@ -202,7 +210,8 @@ class TrainTab:
         result, model = run.result, run.model
         if result.steps == 0:
             return "Stopped before the first step: nothing to keep.", None
-        self.throughput.record(plan.kind, plan.config.batch_size, result.samples_seen / result.seconds)
+        if result.seconds >= REPRESENTATIVE_SECONDS:
+            self.throughput.record(plan.kind, plan.config.batch_size, result.samples_seen / result.seconds)
         name = workspace.add(model)
         path = pixelar.save_checkpoint(
             model, workspace.folder / f"{name}.safetensors", dataset=data.name, class_names=list(data.class_names),
