@@ -2,6 +2,7 @@
 controls for picking a model, a class, a temperature and a seed."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import html
 import inspect
@@ -69,8 +70,10 @@ def friendly(fn):
 
 def _number(value, field: str, allowed: str):
     """``value`` as a finite float, or a ValueError naming the field and its allowed range."""
-    if isinstance(value, bool) or value is None or value == "":
+    if value is None or value == "":
         raise ValueError(f"{field} must be {allowed}; the box is empty")
+    if isinstance(value, bool):
+        raise ValueError(f"{field} must be {allowed}, got {value!r}")
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -313,26 +316,28 @@ class SamplerControls:
 def sampler_controls(
     shelf: Shelf, session: gr.State, *, with_all: bool = True, temperature: bool = True, nucleus: bool = True,
     model: gr.Dropdown | None = None, class_label: str | None = None, temperature_info: str | None = None,
-    after_class=None,
+    after_class=None, settings_label: str | None = None,
 ) -> SamplerControls:
     """Build the sampler controls in the current layout and refit the class picker whenever the model changes.
     ``model``: a model picker built elsewhere in the tab (default: one built here, first). ``after_class``: called
-    to build more of the layout between the class picker and the other controls."""
+    to build more of the layout between the class picker and the other controls. ``settings_label``: fold
+    temperature, top-k, top-p and seed into a closed accordion of that name (to save height)."""
     model = model or model_picker(shelf)
     digit = class_picker(shelf, with_all=with_all, label=class_label)
     if after_class is not None:
         after_class()  # e.g. the tab's main buttons, high on a projector's screen
     t_box = k_box = p_box = None
-    if temperature or nucleus:
+    with gr.Accordion(settings_label, open=False) if settings_label else contextlib.nullcontext():
+        if temperature or nucleus:
+            with gr.Row():
+                if temperature:
+                    t_box = temperature_box(temperature_info)
+                if nucleus:
+                    k_box = gr.Number(value=0, label="Top-k", info="0 (off) to 16", min_width=80, elem_classes="top-k")
+                    p_box = gr.Number(value=1, label="Top-p", info="0 to 1 (1: off)", step=0.05, min_width=80,
+                                      elem_classes="top-p")
         with gr.Row():
-            if temperature:
-                t_box = temperature_box(temperature_info)
-            if nucleus:
-                k_box = gr.Number(value=0, label="Top-k", info="0 (off) to 16", min_width=80, elem_classes="top-k")
-                p_box = gr.Number(value=1, label="Top-p", info="0 to 1 (1: off)", step=0.05, min_width=80,
-                                  elem_classes="top-p")
-    with gr.Row():
-        seed, new_seed = seed_controls()
+            seed, new_seed = seed_controls()
     controls = SamplerControls(shelf, model, digit, t_box, k_box, p_box, seed, new_seed, with_all)
     model.change(
         lambda name, current, workspace: class_picker_for(shelf, name, workspace, current, with_all=with_all),

@@ -153,12 +153,13 @@ def build_explore_tab(shelf: Shelf, data_sets: DataSets, session: gr.State) -> B
                             with gr.Column(scale=2, min_width=260):
                                 with gr.Row():
                                     keep_rows = Slider(0, IMAGE_SIZE, value=14, step=1, label="Real rows to keep",
-                                                       elem_id="keep-rows", min_width=140)
+                                                       elem_id="keep-rows", min_width=200)
                                     count = Slider(1, MAX_COMPLETIONS, value=4, step=1, label="Completions",
-                                                   min_width=140)
+                                                   min_width=200)
                                 complete = gr.Button("Complete", variant="primary", size="lg", elem_id="complete-button")
                             with gr.Column(scale=3, min_width=260):
-                                controls = sampler_controls(shelf, session, with_all=False, model=model)
+                                controls = sampler_controls(shelf, session, with_all=False, model=model,
+                                                            settings_label="Temperature, top-k, top-p, seed")
                         completion_caption = gr.Markdown(elem_id="complete-caption")
                         completions = gr.Image(label="The real image, then the completions", type="pil", format="png",
                                                interactive=False, elem_classes="pixelated result", show_label=False,

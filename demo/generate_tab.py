@@ -92,7 +92,7 @@ def build_generate_tab(shelf: Shelf, session: gr.State) -> BuiltTab:
                     generate = gr.Button("Generate", variant="primary", size="lg", elem_id="generate-button")
                     with gr.Row():
                         compare = gr.Button("Compare the models", size="md", min_width=120)
-                        strip = gr.Button(f"Temperature strip {' · '.join(f'{t:g}' for t in STRIP_TEMPERATURES)}",
+                        strip = gr.Button("Temperature strip",
                                           size="md", min_width=120, elem_id="strip-button")
 
                 generate = compare = strip = None

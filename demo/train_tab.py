@@ -76,9 +76,14 @@ class TrainTab:
         with gr.Tab("Train", elem_id="tab-train") as tab:
             with gr.Row(elem_classes="tab-body"):
                 with gr.Column(scale=1, min_width=340, elem_classes="controls"):
-                    kind = gr.Radio([(model_title(k), k) for k in MODEL_ORDER], value="v3", label="Model")
+                    kind = gr.Radio([(k.upper(), k) for k in MODEL_ORDER], value="v3", label="Model",
+                                    info=" · ".join(model_title(k) for k in MODEL_ORDER), elem_id="train-model")
                     dataset = gr.Dropdown(DATASET_CHOICES, value="mnist-5k", label="Data set")
                     data_info = gr.Markdown()
+                    confirm = gr.Checkbox(False, label="Yes, I want to start a run this long", visible=False)
+                    with gr.Row():
+                        start = gr.Button("Start training", variant="primary", size="lg", elem_id="train-start")
+                        stop = gr.Button("Stop", variant="stop", size="lg", interactive=False, elem_id="train-stop")
                     budget = gr.Radio(budget_choices(None), value="quick", label="Budget",
                                       info="Times are measured on this server (more with held-out checks).")
                     budget_info = gr.Markdown()
@@ -87,10 +92,6 @@ class TrainTab:
                         batch_size = gr.Number(BUDGETS["quick"].batch_size, label="Batch size ((image, pixel) pairs per step)",
                                                info=f"1 to {MAX_BATCH:,}")
                         learning_rate = gr.Number(1e-3, label="Learning rate (AdamW)", step=1e-4, info="above 0, at most 1")
-                    confirm = gr.Checkbox(False, label="Yes, I want to start a run this long", visible=False)
-                    with gr.Row():
-                        start = gr.Button("Start training", variant="primary", size="lg", elem_id="train-start")
-                        stop = gr.Button("Stop", variant="stop", size="lg", interactive=False, elem_id="train-stop")
                     gr.Markdown(INTRO, elem_classes="small-note")
                     guided_tour("train")
                 with gr.Column(scale=2, min_width=320):
