@@ -3,13 +3,14 @@ every one of its pixels. The images come from the data set the chosen model was 
 from __future__ import annotations
 
 import gradio as gr
+import numpy as np
 
 import pixelar
 from pixelar import experiments, render
 from pixelar.models import IMAGE_SIZE, PixelMLP
 
 from . import pictures, serving
-from .common import BuiltTab, Slider, check_whole, friendly, model_picker, sampler_controls
+from .common import BuiltTab, Settings, Slider, check_whole, friendly, model_picker, sampler_controls
 from .data import DataSets
 from .models import Shelf, model_title
 from .tour import guided_tour
@@ -32,97 +33,65 @@ def article(word: str) -> str:
     return f"an {word}" if word[:1].lower() in "aeio8" or word in ("11", "18") else f"a {word}"
 
 
-class Explorer:
-    """The tab's handlers: they share the checkpoint shelf and the server's data sets."""
+def held_out(data_sets: DataSets, model: PixelMLP) -> pixelar.Split:
+    """The held-out images of the data set ``model`` was trained on (or of the same kind, offline)."""
+    loaded, _ = data_sets.load(dataset_of(model))
+    if list(loaded.class_names) != Shelf.class_names(model):
+        raise ValueError(f"the {dataset_of(model)} images this model was trained on are not available here")
+    return loaded.held_out
 
-    def __init__(self, shelf: Shelf, data_sets: DataSets):
-        self.shelf, self.data_sets = shelf, data_sets
-        self.controls = None  # the tab's sampler controls, once built
 
-    def held_out(self, model: PixelMLP) -> pixelar.Split:
-        """The held-out images of the data set ``model`` was trained on (or of the same kind, offline)."""
-        loaded, _ = self.data_sets.load(dataset_of(model))
-        if list(loaded.class_names) != Shelf.class_names(model):
-            raise ValueError(f"the {dataset_of(model)} images this model was trained on are not available here")
-        return loaded.held_out
+def real_image(data_sets: DataSets, model: PixelMLP, index) -> tuple[np.ndarray, int, int]:
+    """Held-out image ``index`` of the model's data set: its grey levels (784,), its class, the checked index."""
+    split = held_out(data_sets, model)
+    index = check_whole(index, "Held-out image number", 0, len(split) - 1)
+    grey, label = experiments.real_image(split, index)
+    return grey, label, index
 
-    def real(self, name, index, workspace) -> tuple[PixelMLP, object, int, int]:
-        """The chosen model, held-out image ``index`` (grey levels, class) and the checked index."""
-        model = self.shelf.get(name, workspace)
-        split = self.held_out(model)
-        index = check_whole(index, "Held-out image number", 0, len(split) - 1)
-        grey, label = experiments.real_image(split, index)
-        return model, grey, label, index
 
-    @friendly
-    def on_model(self, name, workspace):
-        """Refit the pickers to a newly chosen model: its classes, and the range of its data set's images."""
-        model = self.shelf.get(name, workspace)
-        split = self.held_out(model)
-        names = Shelf.class_names(model)
-        return (
-            gr.Dropdown(choices=[(n, i) for i, n in enumerate(names)], value=0),
-            gr.Number(info=f"0 to {len(split) - 1}, from {dataset_of(model)}'s held-out images"),
-        )
+def real_picture(grey: np.ndarray):
+    return render.grey_image(grey.reshape(IMAGE_SIZE, IMAGE_SIZE) / 255, 10)
 
-    @friendly
-    def on_random(self, name, wanted, workspace):
-        model = self.shelf.get(name, workspace)
-        return experiments.random_index_of_class(self.held_out(model), int(wanted))
 
-    @friendly
-    def on_image(self, name, index, workspace):
-        """Show the picked image, make its own class the one to finish it as, and clear the stale completion;
-        an emptied box waits quietly for a number."""
-        if index is None or index == "":
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        model, grey, label, index = self.real(name, index, workspace)
-        names = Shelf.class_names(model)
-        picture = render.grey_image(grey.reshape(IMAGE_SIZE, IMAGE_SIZE) / 255, 10)
-        text = f"Held-out image **#{index}** of {dataset_of(model)}: {article(names[label])}."
-        return picture, text, label if model.conditional else gr.skip(), None, ""
+def complete(settings: Settings, grey: np.ndarray, label: int, keep_rows: int, n: int) -> tuple:
+    """``n`` completions of a real image from its first ``keep_rows`` rows: (sheet, caption)."""
+    model, names = settings.model, settings.class_names
+    target = label if settings.label is None else settings.label
+    prefix = experiments.real_tokens(grey, model.k)[: keep_rows * IMAGE_SIZE]
+    trace = serving.sample(model, n=n, **{**settings.sample_kwargs(), "labels": target}, prefix=prefix)
+    as_what = f" as {names[target]}" if model.conditional else ""
+    captions = [f"real {names[label]}"] + [f"#{i + 1}{as_what}" for i in range(len(trace))]
+    sheet = pictures.completion_sheet(grey.reshape(IMAGE_SIZE, IMAGE_SIZE) / 255, trace, keep_rows, captions)
+    how = f"asked to finish it as {article(names[target])}" if model.conditional else "which does not know the class"
+    text = (
+        f"The first **{keep_rows} rows** (above the red line) are the real {names[label]}; **{settings.name}** "
+        f"({model_title(model.name)}), {how}, drew the rest {len(trace)} times ({settings.describe()})."
+    )
+    return sheet, text
 
-    @friendly
-    def on_complete(self, workspace, index, keep_rows, n, *values):
-        settings = self.controls.read(workspace, *values)
-        model, grey, label, index = self.real(settings.name, index, workspace)
-        names = settings.class_names
-        target = label if settings.label is None else settings.label
-        keep_rows = check_whole(keep_rows, "Real rows to keep", 0, IMAGE_SIZE)
-        n = check_whole(n, "Completions", 1, MAX_COMPLETIONS)
-        prefix = experiments.real_tokens(grey, model.k)[: keep_rows * IMAGE_SIZE]
-        trace = serving.sample(model, n=n, **{**settings.sample_kwargs(), "labels": target}, prefix=prefix)
-        as_what = f" as {names[target]}" if model.conditional else ""
-        captions = [f"real {names[label]}"] + [f"#{i + 1}{as_what}" for i in range(len(trace))]
-        sheet = pictures.completion_sheet(grey.reshape(IMAGE_SIZE, IMAGE_SIZE) / 255, trace, keep_rows, captions)
-        how = f"asked to finish it as {article(names[target])}" if model.conditional else "which does not know the class"
-        text = (
-            f"The first **{keep_rows} rows** (above the red line) are the real {names[label]}; **{settings.name}** "
-            f"({model_title(model.name)}), {how}, drew the rest {len(trace)} times ({settings.describe()})."
-        )
-        return sheet, text, settings.seed
 
-    @friendly
-    def on_surprise(self, name, index, workspace):
-        if index is None or index == "":
-            return gr.skip(), gr.skip()
-        model, grey, label, _ = self.real(name, index, workspace)
-        names = Shelf.class_names(model)
-        kind = pixelar.data.class_names(dataset_of(model))
-        same_kind = {}
-        for _, other in self.shelf.choices(workspace):
-            candidate = self.shelf.get(other, workspace)
-            if pixelar.data.class_names(dataset_of(candidate)) == kind:
-                same_kind[other.upper() if other == candidate.name else other] = candidate
-        maps = experiments.surprise(same_kind, grey, label)
-        sheet = pictures.surprise_sheet(grey.reshape(IMAGE_SIZE, IMAGE_SIZE) / 255, maps)
-        best = min(maps, key=lambda m: maps[m].total_bits)
-        text = (
-            f"How surprised each model trained on {dataset_of(model)} is by each pixel of this real "
-            f"**{names[label]}** (−log₂ of the probability it gave the true grey level; bright: unexpected). "
-            f"Fewest bits in total: **{best}** ({maps[best].bits_per_pixel:.2f} bits per pixel; 4.00 is a blind guess)."
-        )
-        return sheet, text
+def surprise(models: dict[str, PixelMLP], dataset: str, grey: np.ndarray, label: int, names: list[str]) -> tuple:
+    """Each model's surprise at each pixel of a real image: (sheet, caption)."""
+    maps = experiments.surprise(models, grey, label)
+    sheet = pictures.surprise_sheet(grey.reshape(IMAGE_SIZE, IMAGE_SIZE) / 255, maps)
+    best = min(maps, key=lambda m: maps[m].total_bits)
+    text = (
+        f"How surprised each model trained on {dataset} is by each pixel of this real **{names[label]}** "
+        f"(−log₂ of the probability it gave the true grey level; bright: unexpected). Fewest bits in total: "
+        f"**{best}** ({maps[best].bits_per_pixel:.2f} bits per pixel; 4.00 is a blind guess)."
+    )
+    return sheet, text
+
+
+def models_of_the_same_kind(shelf: Shelf, workspace, model: PixelMLP) -> dict[str, PixelMLP]:
+    """Every model on offer that was trained on the same kind of images as ``model``, by display name."""
+    kind = pixelar.data.class_names(dataset_of(model))
+    found = {}
+    for _, other in shelf.choices(workspace):
+        candidate = shelf.get(other, workspace)
+        if pixelar.data.class_names(dataset_of(candidate)) == kind:
+            found[other.upper() if other == candidate.name else other] = candidate
+    return found
 
 
 # ---- layout and wiring ----
@@ -130,7 +99,6 @@ class Explorer:
 
 def build_explore_tab(shelf: Shelf, data_sets: DataSets, session: gr.State) -> BuiltTab:
     """The Explore tab and its events."""
-    explorer = Explorer(shelf, data_sets)
     with gr.Tab("Explore", elem_id="tab-explore") as tab:
         with gr.Row(elem_classes="tab-body"):
             with gr.Column(scale=1, min_width=300, elem_classes="controls"):
@@ -156,7 +124,7 @@ def build_explore_tab(shelf: Shelf, data_sets: DataSets, session: gr.State) -> B
                                                        elem_id="keep-rows", min_width=200)
                                     count = Slider(1, MAX_COMPLETIONS, value=4, step=1, label="Completions",
                                                    min_width=200)
-                                complete = gr.Button("Complete", variant="primary", size="lg", elem_id="complete-button")
+                                complete_button = gr.Button("Complete", variant="primary", size="lg", elem_id="complete-button")
                             with gr.Column(scale=3, min_width=260):
                                 controls = sampler_controls(shelf, session, with_all=False, model=model,
                                                             settings_label="Temperature, top-k, top-p, seed")
@@ -170,20 +138,61 @@ def build_explore_tab(shelf: Shelf, data_sets: DataSets, session: gr.State) -> B
                                                 type="pil", format="png", interactive=False, show_label=False,
                                                 elem_classes="pixelated result", buttons=["download", "fullscreen"],
                                                 elem_id="surprise-image")
-        explorer.controls = controls
+
+        @friendly
+        def on_model(name, workspace):
+            """Refit the pickers to a newly chosen model: its classes, and the range of its data set's images."""
+            model = shelf.get(name, workspace)
+            split = held_out(data_sets, model)
+            names = Shelf.class_names(model)
+            return (gr.Dropdown(choices=[(n, i) for i, n in enumerate(names)], value=0),
+                    gr.Number(info=f"0 to {len(split) - 1}, from {dataset_of(model)}'s held-out images"))
+
+        @friendly
+        def on_random(name, wanted, workspace):
+            model = shelf.get(name, workspace)
+            return experiments.random_index_of_class(held_out(data_sets, model), int(wanted))
+
+        @friendly
+        def on_image(name, index, workspace):
+            """Show the picked image, make its own class the one to finish it as, and clear the stale completion;
+            an emptied box waits quietly for a number."""
+            if index is None or index == "":
+                return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            model = shelf.get(name, workspace)
+            grey, label, index = real_image(data_sets, model, index)
+            text = f"Held-out image **#{index}** of {dataset_of(model)}: {article(Shelf.class_names(model)[label])}."
+            return real_picture(grey), text, label if model.conditional else gr.skip(), None, ""
+
+        @friendly
+        def on_complete(workspace, index, keep_rows, n, *values):
+            settings = controls.read(workspace, *values)
+            grey, label, _ = real_image(data_sets, settings.model, index)
+            keep_rows = check_whole(keep_rows, "Real rows to keep", 0, IMAGE_SIZE)
+            sheet, text = complete(settings, grey, label, keep_rows, check_whole(n, "Completions", 1, MAX_COMPLETIONS))
+            return sheet, text, settings.seed
+
+        @friendly
+        def on_surprise(name, index, workspace):
+            if index is None or index == "":
+                return gr.skip(), gr.skip()
+            model = shelf.get(name, workspace)
+            grey, label, _ = real_image(data_sets, model, index)
+            return surprise(models_of_the_same_kind(shelf, workspace, model), dataset_of(model), grey, label,
+                            Shelf.class_names(model))
 
         private = {"api_visibility": "private"}
-        model.change(explorer.on_model, [model, session], [wanted, index], queue=False, **private)
-        random_pick.click(explorer.on_random, [model, wanted, session], [index], queue=False, **private)
+        model.change(on_model, [model, session], [wanted, index], queue=False, **private)
+        random_pick.click(on_random, [model, wanted, session], [index], queue=False, **private)
         # the real image, and everything measured on it, follow the model and the image number
-        gr.on([index.change, model.change, tab.select], explorer.on_image, [model, index, session],
+        gr.on([index.change, model.change, tab.select], on_image, [model, index, session],
               [real, real_caption, controls.digit, completions, completion_caption], trigger_mode="always_last",
               show_progress_on=[real], **private).success(
-            explorer.on_surprise, [model, index, session], [surprise_map, surprise_caption],
+            on_surprise, [model, index, session], [surprise_map, surprise_caption],
             concurrency_id="sampling", **private,
         )
-        complete.click(
-            explorer.on_complete, [session, index, keep_rows, count, *controls.inputs],
+        complete_button.click(
+            on_complete, [session, index, keep_rows, count, *controls.inputs],
             [completions, completion_caption, controls.seed], concurrency_id="sampling", show_progress_on=[completions],
             **private,
         )

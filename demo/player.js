@@ -205,8 +205,9 @@ function drawMap(canvas, values, step, lut, vmax, label) {
   const cell = Math.max(1, Math.floor(Math.min(w / SIZE, (h - titleH - barH) / SIZE)));
   const x0 = Math.floor((w - cell * SIZE) / 2), y0 = titleH, bw = cell * SIZE;
   g.fillStyle = C.text; g.textBaseline = 'top'; g.textAlign = 'center';
-  g.font = `${fitFont(g, label, w - 4, 16)}px sans-serif`;
-  g.fillText(label, w / 2, 2);
+  const size = fitFont(g, label, w - 4, 16), text = size > 11 ? label : label.split(' ')[0];
+  g.font = `${fitFont(g, text, w - 4, 16)}px sans-serif`;
+  g.fillText(text, w / 2, 2);
   for (let i = 0; i < N; i++) {
     const x = x0 + (i % SIZE) * cell, y = y0 + Math.floor(i / SIZE) * cell;
     if (i <= step && i < N) {
