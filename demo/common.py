@@ -221,14 +221,6 @@ def class_picker_props(shelf: Shelf, name: str | None, workspace: Workspace | No
     return {**props, "interactive": True, "info": None}
 
 
-class Slider(gr.Slider):
-    """A slider whose value reaches the handler as sent (None when its box is emptied), to be checked there with
-    a message naming the field: no server-side traceback for an emptied box."""
-
-    def preprocess(self, payload):
-        return payload
-
-
 def temperature_box(info: str | None = None, elem_id: str | None = None) -> gr.Number:
     """Temperature as a number box: a value out of range is refused with a message, never clamped."""
     low, high = TEMPERATURE_RANGE

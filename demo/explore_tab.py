@@ -10,7 +10,7 @@ from pixelar import experiments, render
 from pixelar.models import IMAGE_SIZE, PixelMLP
 
 from . import pictures, serving
-from .common import BuiltTab, Settings, Slider, check_whole, friendly, model_picker, sampler_controls
+from .common import BuiltTab, Settings, check_whole, friendly, model_picker, sampler_controls
 from .data import DataSets
 from .models import Shelf, model_title
 from .tour import guided_tour
@@ -120,10 +120,10 @@ def build_explore_tab(shelf: Shelf, data_sets: DataSets, session: gr.State) -> B
                         with gr.Row():
                             with gr.Column(scale=2, min_width=260):
                                 with gr.Row():
-                                    keep_rows = Slider(0, IMAGE_SIZE, value=14, step=1, label="Real rows to keep",
-                                                       elem_id="keep-rows", min_width=200)
-                                    count = Slider(1, MAX_COMPLETIONS, value=4, step=1, label="Completions",
-                                                   min_width=200)
+                                    keep_rows = gr.Number(14, label="Real rows to keep", info=f"0 to {IMAGE_SIZE}",
+                                                          elem_id="keep-rows", min_width=120)
+                                    count = gr.Number(4, label="Completions", info=f"1 to {MAX_COMPLETIONS}",
+                                                      elem_id="completions", min_width=120)
                                 complete_button = gr.Button("Complete", variant="primary", size="lg", elem_id="complete-button")
                             with gr.Column(scale=3, min_width=260):
                                 controls = sampler_controls(shelf, session, with_all=False, model=model,

@@ -52,6 +52,7 @@ function load(v) {
   st.single = false;
   st.step = Math.max(0, Math.min(N, v.step || 0));
   st.playing = false;
+  ui.status.textContent = '';
   ui.slider.max = N;
   ui.temperature.value = v.temperature;
   ui.topK.value = v.top_k == null ? '' : v.top_k;
@@ -322,6 +323,7 @@ ui.stepBox.addEventListener('change', () => {
   } else { ui.status.textContent = ''; st.playing = false; go(v); }
 });
 ui.play.addEventListener('click', togglePlay);
+ui.speed.addEventListener('change', () => ui.speed.blur());  // the keys go back to the player
 $('.px-home').addEventListener('click', () => { st.playing = false; go(0); });
 $('.px-end').addEventListener('click', () => { st.playing = false; go(N); });
 $('.px-prev').addEventListener('click', () => { st.playing = false; go(st.step - 1); });
@@ -348,8 +350,9 @@ document.addEventListener('fullscreenchange', () => {
 });
 document.addEventListener('keydown', (e) => {
   if (!st.data || ui.root.offsetParent === null && !ui.root.classList.contains('px-presenting')) return;
-  const t = e.target, typing = t && (t.tagName === 'TEXTAREA' || (t.tagName === 'INPUT' && t.type !== 'range' && t.type !== 'checkbox' && t.type !== 'radio') || t.isContentEditable);
-  if (typing || e.altKey || e.ctrlKey || e.metaKey) return;
+  // a box, a list or another widget keeps its own keys; only the player's own slider shares them
+  const box = e.target && e.target.closest && e.target.closest('input, select, textarea, [contenteditable=""], [contenteditable=true]');
+  if ((box && box !== ui.slider) || e.altKey || e.ctrlKey || e.metaKey) return;
   const row = e.shiftKey ? SIZE : 1;
   const keys = {ArrowRight: () => go(st.step + row), ArrowLeft: () => go(st.step - row), PageDown: () => go(st.step + 1),
                 PageUp: () => go(st.step - 1), Home: () => go(0), End: () => go(N), ' ': togglePlay,

@@ -95,7 +95,8 @@ def build_step_tab(shelf: Shelf, session: gr.State) -> BuiltTab:
         def on_sample(workspace: Workspace | None, *values):
             settings = controls.read(workspace, *values)
             trace = sample_one(settings)
-            facts = Facts(settings.name, settings.model.uses_position, settings.class_name(int(trace.labels[0])))
+            uses_position = getattr(settings.model, "uses_position", True)
+            facts = Facts(settings.name, uses_position, settings.class_name(int(trace.labels[0])))
             drawn = Generation(trace, facts, settings)
             workspace = workspace or Workspace()
             path = render.generation_gif(trace, workspace.folder / f"pixelar-{settings.name}-seed{trace.seed}.gif")

@@ -159,17 +159,19 @@ def probability_bars(
 
 
 def with_color_bar(picture: Image.Image, vmin: float, vmax: float, cmap: str, label: str) -> Image.Image:
-    """``picture`` with a labelled colour bar under it, for heat maps on a fixed scale."""
+    """``picture`` with a labelled colour bar under it, for heat maps on a fixed scale; the labels grow with the
+    picture so that they stay readable when it is shown scaled down."""
     width = picture.width
+    size = max(15, width // 40)
     strip = render.heatmap(np.linspace(vmin, vmax, width)[None, :].repeat(14, axis=0), vmin, vmax, cmap, scale=1)
-    out = Image.new("RGB", (width, picture.height + 44), BACKGROUND)
+    out = Image.new("RGB", (width, picture.height + 29 + size), BACKGROUND)
     out.paste(picture, (0, 0))
     out.paste(strip, (0, picture.height + 4))
     draw = ImageDraw.Draw(out)
     y = picture.height + 20
-    draw.text((2, y), f"{vmin:g}", fill=TEXT, font=font(15))
-    draw.text((width / 2, y), label, fill=TEXT, font=font(15), anchor="mt")
-    draw.text((width - 2, y), f"{vmax:g}", fill=TEXT, font=font(15), anchor="rt")
+    draw.text((2, y), f"{vmin:g}", fill=TEXT, font=font(size))
+    draw.text((width / 2, y), label, fill=TEXT, font=font(size), anchor="mt")
+    draw.text((width - 2, y), f"{vmax:g}", fill=TEXT, font=font(size), anchor="rt")
     return out
 
 

@@ -276,3 +276,24 @@ def test_stopping_a_run_keeps_what_it_trained():
     assert events[-1].stopped
     trace = pixelar.sample(run.model, 1, seed=0)  # usable at once
     assert trace.tokens.shape == (1, 784)
+
+
+from hypothesis import given, settings as hypothesis_settings, strategies as st  # noqa: E402
+
+ANYTHING = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=True, allow_infinity=True),
+                     st.text(max_size=8))
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(ANYTHING)
+def test_every_check_returns_a_valid_value_or_names_its_field(value):
+    for check, field in [(common.check_temperature, "Temperature"), (common.check_count, "Number of samples"),
+                         (common.check_seed, "Seed"), (common.check_top_k, "Top-k"), (common.check_top_p, "Top-p")]:
+        try:
+            result = check(value)
+        except ValueError as error:
+            assert str(error).startswith(f"{field} must be"), error
+        else:
+            assert result is None or isinstance(result, (int, float)) and not isinstance(result, bool)
+            if check is common.check_temperature:
+                assert 0.1 <= result <= 2.0 and result == float(value)  # accepted as given, never clamped

@@ -320,7 +320,7 @@ def test_explore_completes_a_real_digit_and_maps_surprise(page, app_server):
     wait_for_new_image(page, "explore-real", None)
     page.get_by_role("button", name="Random image of this class").click()
     page.wait_for_function("() => document.querySelector('#explore-real-caption').innerText.includes('a 3.')")
-    page.locator("#keep-rows input[type=number]").fill("10")
+    page.locator("#keep-rows input").fill("10")
     page.locator("#complete-button").click()
     wait_for_new_image(page, "complete-image", None)
     page.wait_for_function("() => document.querySelector('#complete-caption').innerText.includes('first 10 rows')")
@@ -332,10 +332,17 @@ def test_explore_completes_a_real_digit_and_maps_surprise(page, app_server):
     assert "Fewest bits in total" in caption(page, "surprise-caption")
     shot(page, "surprise")
 
+    page.get_by_role("tab", name="Complete it").click()
+    page.locator("#keep-rows input").fill("99")
+    page.locator("#complete-button").click()
+    page.get_by_text("Real rows to keep must be a whole number from 0 to 28, got 99").first.wait_for()
+    assert page.locator("#keep-rows input").input_value() == "99"  # refused, not clamped to 28
+    page.locator("#keep-rows input").fill("14")
+
     box = page.locator("#explore-index input")
     box.fill("")  # an emptied box raises nothing
     page.wait_for_timeout(1000)
-    assert page.locator(".toast-body").count() == 0
+    assert page.get_by_text("Held-out image number must").count() == 0
     box.fill("100000")
     box.press("Enter")
     page.get_by_text("Held-out image number must be a whole number from 0 to 499, got 100000").first.wait_for()

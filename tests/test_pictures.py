@@ -40,7 +40,7 @@ def test_entropy_sheet_lays_maps_out_like_the_grid():
     trace = pixelar.sample(pixelar.build_model("v3", hidden=16), 4, seed=1)
     grid = pictures.grid(trace)
     sheet = pictures.entropy_sheet(trace)
-    assert sheet.size == (grid.width, grid.height + 44)
+    assert sheet.size == (grid.width, grid.height + 29 + max(15, grid.width // 40))
 
 
 def test_completion_sheet_draws_the_cut_line_on_every_image():
