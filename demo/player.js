@@ -75,13 +75,12 @@ function reshape(logp, t, k, p) {
   const keep = new Uint8Array(K);
   const kk = k == null || k === '' || !(k >= 1) ? K : Math.min(K, Math.floor(k));
   order.slice(0, kk).forEach((i) => { keep[i] = 1; });
-  if (p != null && p < 1) {
-    let kept = 0;
-    for (const i of order) if (keep[i]) kept += probs[i];
-    let cum = 0, n = 0;
+  if (p != null && p <= 1) {  // the shortest run, most probable first, whose probability reaches p
+    let before = 0, n = 0;
     for (const i of order) {
       if (!keep[i]) continue;
-      if (n > 0 && cum / kept >= p) keep[i] = 0; else { cum += probs[i]; n++; }
+      if (n > 0 && before >= p) keep[i] = 0; else { n++; }
+      before += probs[i];
     }
   }
   let total = 0;
