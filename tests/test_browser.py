@@ -187,6 +187,9 @@ def test_the_player_fits_a_projector_and_the_trace_is_sent_once(page):
 
 
 def test_play_draws_30_frames_a_second_and_asks_the_server_nothing(page):
+    if not page.evaluate("() => (window.pixelarPlayers || []).some(p => p.loaded)"):  # run on its own
+        sample_into_player(page)
+    page.get_by_role("tab", name="Step through").click()
     requests = []
 
     def count(request):
