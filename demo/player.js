@@ -115,7 +115,7 @@ function fit(canvas) {  // backing store = CSS size x devicePixelRatio; returns 
   return {g, w, h};
 }
 function grey(token, K) { const v = Math.round((token + 0.5) / K * 255); return `rgb(${v},${v},${v})`; }
-function padRows(context) { return context >= N ? 1 : Math.ceil(context / SIZE); }
+function padRows(context) { return context >= N ? 0 : Math.ceil(context / SIZE); }  // a whole-past model: no start tokens
 function outline(g, cells, cell, x0, y0, colour, width) {  // boundary of a set of grid cells (Set of r*SIZE+c)
   g.strokeStyle = colour; g.lineWidth = width; g.beginPath();
   for (const id of cells) {
@@ -136,8 +136,10 @@ function drawCanvas(canvas, panel, step) {
     g.fillStyle = i >= pad * SIZE - starts ? C.start : C.gutter;
     g.fillRect(x0 + (i % SIZE) * cell, y0 + Math.floor(i / SIZE) * cell, cell, cell);
   }
-  g.fillStyle = C.text; g.font = `${Math.max(12, Math.round(cell * 0.7))}px sans-serif`; g.textBaseline = 'middle';
-  g.fillText(d.context >= N ? 'start token (the model sees the whole past)' : 'start tokens', x0 + 4, y0 + (pad - 0.5) * cell);
+  if (pad) {
+    g.fillStyle = C.text; g.font = `${Math.max(12, Math.round(cell * 0.7))}px sans-serif`; g.textBaseline = 'middle';
+    g.fillText('start tokens', x0 + 4, y0 + (pad - 0.5) * cell);
+  }
   const top = y0 + pad * cell;
   for (let i = 0; i < N; i++) {
     const x = x0 + (i % SIZE) * cell, y = top + Math.floor(i / SIZE) * cell;
@@ -233,10 +235,11 @@ function drawMap(canvas, values, step, lut, vmax, label) {
 function readout(panel, step, bars) {
   const d = st.data;
   if (step >= N) return `<b>Done</b>: all ${N} pixels chosen (seed ${d.seed}).`;
-  const row = Math.floor(step / SIZE), col = step % SIZE, starts = Math.max(0, d.context - step);
+  const row = Math.floor(step / SIZE), col = step % SIZE, starts = d.context >= N ? 0 : Math.max(0, d.context - step);
   const previous = Math.min(d.context, step), seen = [];
   if (starts) seen.push(`${starts} start token${starts === 1 ? '' : 's'}`);
   if (previous) seen.push(d.context >= N ? `all ${previous} earlier pixels` : `the ${previous} previous pixel${previous === 1 ? '' : 's'}`);
+  if (!seen.length) seen.push('nothing yet (the first pixel)');
   if (d.uses_position) seen.push('its row and column');
   if (d.class_name != null) seen.push(`the class “${esc(d.class_name)}”`);
   const how = step < (panel.prefix_length || 0) ? 'was given' : panel.forced_step === step ? 'was forced to' : 'chose';
