@@ -18,7 +18,6 @@ import gradio as gr
 import numpy as np
 
 import pixelar
-from pixelar.models import N_PIXELS
 
 HERE = Path(__file__).resolve().parent
 LOGP_FLOOR = -60.0  # log-probabilities below this (p < 1e-26) are sent as this; float16 keeps ~3 digits
@@ -143,6 +142,3 @@ def step_player(elem_id: str = "step-player") -> gr.HTML:
         value=None, html_template=TEMPLATE, css_template=player_css(), js_on_load=player_js(),
         elem_id=elem_id, elem_classes="px-host", apply_default_css=False, padding=False,
     )
-
-
-__all__ = ["Facts", "N_PIXELS", "pack_panel", "payload", "size_in_bytes", "step_player"]
