@@ -1,5 +1,6 @@
-"""What the tabs share: input checks, the error wrapper that keeps stack traces out of the browser, and the
-controls for picking a model, a class, a temperature and a seed."""
+"""What the tabs share: input checks (each error names its field and the allowed range; nothing is clamped), the
+error wrapper that keeps stack traces out of the browser, and the sampler controls (model, class, temperature,
+top-k, top-p, seed) with their one validation path, ``SamplerControls.read``."""
 from __future__ import annotations
 
 import contextlib

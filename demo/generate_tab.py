@@ -182,10 +182,12 @@ def build_generate_tab(shelf: Shelf, session: gr.State) -> BuiltTab:
         gr.on(changed, fn=None, js=f"() => [null, null, {CLEARED!r}]", outputs=[grid, entropy, caption],
               api_visibility="private")
 
+        # the API's digit is a number box of its own: a bad one gets the field's message, not a radio's traceback
+        api_digit = gr.Number(value=ALL_CLASSES, visible=False)
         p = controls
         gr.on(
             triggers=[], fn=generate_endpoint(shelf, controls),
-            inputs=[p.model, p.digit, p.temperature, count, p.seed, p.top_k, p.top_p, session],
+            inputs=[p.model, api_digit, p.temperature, count, p.seed, p.top_k, p.top_p, session],
             outputs=[grid], api_name="generate", concurrency_id="sampling", concurrency_limit=2,
         )
     return BuiltTab(tab, [controls.model])

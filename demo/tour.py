@@ -38,8 +38,9 @@ TOURS = {
 """,
     "train": """
 1. Train a **Quick** V1 and a **Quick** V3 on MNIST and compare their loss curves: V3's falls lower.
-2. The held-out curve is the honest one: when it stops falling while training loss keeps going down, the model
-   is memorising.
+2. The held-out dots are the honest ones: when they stop falling while the training line keeps going down, the
+   model is memorising. The axis is logarithmic, so the learning below 1 bit per pixel shows as clearly as the
+   first drop from 4 bits (a blind guess).
 3. Pick **Fashion-MNIST** to train on clothes instead of digits: the class picker then offers "Trouser",
    "Sneaker", ... instead of 0-9.
 """,

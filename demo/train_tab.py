@@ -216,7 +216,7 @@ def build_train_tab(data_sets: DataSets, session: gr.State) -> BuiltTab:
     dataset.change(describe_data, [dataset], [data_info], concurrency_id="data", **private)
     start.click(
         on_start, [kind, dataset, steps, batch_size, learning_rate, confirm, session],
-        [plan, session, status, download, stop], concurrency_limit=None, **private,
+        [plan, session, status, download, stop], concurrency_limit=None, show_progress_on=[status], **private,
     ).success(
         train_run, [plan, session], [status, plot, samples, download],
         concurrency_limit=1, concurrency_id="training",
