@@ -25,6 +25,7 @@ MAX_SAMPLES = 64  # per Generate click: about 4 s for V3 on a 2-core CPU
 SEED_MAX = 2**31 - 1
 ALL_CLASSES = -1  # the class picker's "one of each, in turn"
 USER_ERRORS = (ValueError, pixelar.CheckpointError, pixelar.DataUnavailable)
+ERROR_SECONDS = 6  # a message stays this long (or until closed): long enough to read, short enough not to hide a view
 
 
 @dataclass
@@ -40,10 +41,10 @@ def user_message(error: Exception) -> gr.Error:
     if isinstance(error, gr.Error):
         return error
     if isinstance(error, USER_ERRORS):
-        return gr.Error(html.escape(str(error), quote=False), print_exception=False)
+        return gr.Error(html.escape(str(error), quote=False), duration=ERROR_SECONDS, print_exception=False)
     log.exception("unexpected error in an event handler")
     text = f"Something went wrong ({type(error).__name__}). The app is still running; please try again."
-    return gr.Error(text, print_exception=False)
+    return gr.Error(text, duration=ERROR_SECONDS, print_exception=False)
 
 
 def friendly(fn):

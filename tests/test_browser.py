@@ -82,6 +82,13 @@ def inside_viewport(page, locator) -> bool:
         and box["y"] + box["height"] <= size["height"] + 0.5
 
 
+def close_messages(page) -> None:
+    """Close the error messages a test provoked (they would cover the next screenshots)."""
+    for button in page.locator(".toast-close").all():
+        if button.is_visible():
+            button.click()
+
+
 def caption(page, elem_id: str) -> str:
     return page.locator(f"#{elem_id}").inner_text()
 
@@ -151,6 +158,7 @@ def test_bad_numbers_are_refused_by_name_and_range_never_clamped(page, app_serve
     shot(page, "bad-seed")
     seed.fill("")  # an empty box mid-edit raises nothing; Generate then draws a seed
     page.locator("#tab-generate").get_by_label("New seed each time").check()
+    close_messages(page)
     assert "ComponentProcessingError" not in app_server.output()
 
 
@@ -351,6 +359,7 @@ def test_explore_completes_a_real_digit_and_maps_surprise(page, app_server):
     box.press("Enter")
     page.get_by_text("Held-out image number must be a whole number from 0 to 499, got 100000").first.wait_for()
     box.fill("0")
+    close_messages(page)
     assert "ComponentProcessingError" not in app_server.output()
 
 
