@@ -33,9 +33,12 @@ CSS = """
 .pixelated img, .pixelated canvas { image-rendering: pixelated; }
 #app-header { margin: 0 0 -6px 0; }
 #app-header p { font-size: 16px; margin: 0; }
+/* skipped checkpoint files: one line (the server log has the details), not a block that pushes the tabs down */
+#shelf-notice p { font-size: 14px; margin: 0; white-space: nowrap; overflow: hidden; text-overflow: ellipsis;
+  color: var(--color-accent); }
 .small-note, .small-note p { font-size: 15px; color: var(--body-text-color-subdued); }
 /* a result fits the projector's screen beside its controls */
-.result img { max-height: calc(100vh - 210px); object-fit: contain; }
+.result img { max-height: calc(100vh - 235px); object-fit: contain; }
 /* a model that ignores the class: its picker looks switched off */
 .class-picker:has(input:disabled) .wrap label { opacity: 0.4; text-decoration: line-through; }
 /* phones: every tab's name on screen (no "..." menu) */
@@ -52,6 +55,7 @@ def build_app(checkpoints: str | Path, data_root: str | Path = "data") -> gr.Blo
     with gr.Blocks(title="pixelar: generating pixels one by one", delete_cache=(3600, 3600)) as app:
         session = gr.State(None, delete_callback=close_workspace)
         gr.Markdown(HEADER, elem_id="app-header")
+        notice = gr.Markdown(elem_id="shelf-notice")
         with gr.Tabs():
             tabs = [
                 build_generate_tab(shelf, session),
@@ -65,6 +69,7 @@ def build_app(checkpoints: str | Path, data_root: str | Path = "data") -> gr.Blo
             lambda workspace, *current: [refresh_picker(shelf, value, workspace) for value in current],
             inputs=[session, *pickers], outputs=pickers, api_visibility="private", queue=False,
         )
+        app.load(shelf.notice, outputs=notice, api_visibility="private", queue=False)  # files skipped, if any
     return app
 
 

@@ -165,7 +165,7 @@ def build_generate_tab(shelf: Shelf, session: gr.State) -> BuiltTab:
             settings = controls.read(workspace, *values)
             label = 0 if settings.label is None else settings.label
             kwargs = {**settings.sample_kwargs(), "labels": label}
-            traces = [serving.sample(settings.model, n=1, **{**kwargs, "temperature": t}) for t in STRIP_TEMPERATURES]
+            traces = serving.sample_each(settings.model, [{**kwargs, "n": 1, "temperature": t} for t in STRIP_TEMPERATURES])
             class_name = settings.class_name(label)
             what = f"class “{class_name}”" if class_name else "no class (this model ignores it)"
             text = (f"**{settings.name}**, {what}, seed **{settings.seed}** at four temperatures: every pixel rolls "

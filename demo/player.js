@@ -365,6 +365,15 @@ document.addEventListener('keydown', (e) => {
   keys[e.key]();
 }, true);
 let lastSize = '';
+function fitHeight() {  // the pictures take what the screen has left below the player's top (a projector: no scrolling)
+  const main = ui.panels.querySelector('.px-main');
+  if (!main || window.innerWidth <= 720) { ui.root.style.removeProperty('--px-main-h'); return; }
+  const presenting = ui.root.classList.contains('px-presenting');
+  const top = presenting ? 0 : ui.root.getBoundingClientRect().top + window.scrollY;
+  const rest = ui.root.offsetHeight - main.offsetHeight;  // controls, caption, readout, reshaping row
+  const h = Math.max(240, Math.min(660, window.innerHeight - top - rest - 14));
+  ui.root.style.setProperty('--px-main-h', `${h}px`);
+}
 function tick(now) {
   requestAnimationFrame(tick);
   const v = props.value;
@@ -380,8 +389,9 @@ function tick(now) {
     if (st.step >= N) st.playing = false;
     st.dirty = true;
   }
-  const size = `${element.clientWidth}x${element.clientHeight}x${window.innerHeight}`;
-  if (size !== lastSize) { lastSize = size; st.dirty = true; }
+  const size = [element.clientWidth, window.innerHeight, ui.root.getBoundingClientRect().top + window.scrollY,
+                ui.root.offsetHeight, st.id, st.single, ui.root.className].join('x');  // settles after one refit
+  if (size !== lastSize) { lastSize = size; fitHeight(); st.dirty = true; }
   if (st.dirty) { st.dirty = false; draw(); }
 }
 requestAnimationFrame(tick);

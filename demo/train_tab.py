@@ -11,6 +11,7 @@ import gradio as gr
 
 import pixelar
 from pixelar import render
+from pixelar.checkpoints import run_metadata
 
 from . import pictures
 from .common import BuiltTab, check_whole, friendly
@@ -187,13 +188,8 @@ def build_train_tab(data_sets: DataSets, session: gr.State) -> BuiltTab:
         if result.seconds >= REPRESENTATIVE_SECONDS:
             throughput.record(plan.kind, plan.config.batch_size, result.samples_seen / result.seconds)
         name = workspace.add(model)
-        path = pixelar.save_checkpoint(
-            model, workspace.folder / f"{name}.safetensors", dataset=data.name, class_names=list(data.class_names),
-            steps=result.steps, samples_seen=result.samples_seen, train_seconds=round(result.seconds, 1),
-            device=result.device, held_out_nll=round(result.held_out_nll, 4), held_out_images=CHECK_IMAGES,
-            batch_size=plan.config.batch_size, learning_rate=plan.config.learning_rate or model.learning_rate,
-            lr_schedule=plan.config.lr_schedule, seed=plan.config.seed, stopped_early=result.stopped,
-        )
+        metadata = run_metadata(model, result, plan.config, data, result.held_out_nll, CHECK_IMAGES)
+        path = pixelar.save_checkpoint(model, workspace.folder / f"{name}.safetensors", **metadata)
         text = (
             f"**{'Stopped' if result.stopped else 'Done'}** after {result.steps:,} steps ({result.samples_seen:,} "
             f"samples in {format_seconds(result.seconds)} on {result.device}). Held-out loss "

@@ -1,4 +1,4 @@
-"""pixelar: generate images one pixel at a time with small MLPs (after "Generating Pixels One by One").
+"""pixelar: generate images one pixel at a time with small MLPs (after "Generating Pixels One by One") and a PixelCNN.
 
 The Python API in one screen::
 
@@ -7,6 +7,7 @@ The Python API in one screen::
     trace = pixelar.sample(model, 16, labels=7, temperature=1.0, seed=0)
     trace.tokens        # (16, 784) chosen intensity bins, raster order
     trace.entropy       # (16, 784) bits, per step
+    pixelar.influence(model, trace.tokens[0], 7, step=300)   # (28, 28) where step 300 looked
     pixelar.evaluate(model, pixelar.load_dataset("mnist-5k"))   # held-out bits per pixel
 
     model = pixelar.build_model("v3")
@@ -17,12 +18,13 @@ from .checkpoints import CheckpointError, load_checkpoint, read_metadata, save_c
 from .data import DataUnavailable, Dataset, Split, dequantize, load_dataset, quantize
 from .device import pick_device
 from .evaluation import evaluate, nll_map, pixel_nll_bits
+from .influence import influence
 from .models import MODELS, build_model, count_parameters
 from .sampling import Trace, sample
 from .training import TrainConfig, TrainEvent, TrainResult, train
 
 __all__ = [
     "CheckpointError", "DataUnavailable", "Dataset", "MODELS", "Split", "Trace", "TrainConfig", "TrainEvent",
-    "TrainResult", "build_model", "count_parameters", "dequantize", "evaluate", "load_checkpoint", "load_dataset",
+    "TrainResult", "build_model", "count_parameters", "dequantize", "evaluate", "influence", "load_checkpoint", "load_dataset",
     "nll_map", "pick_device", "pixel_nll_bits", "quantize", "read_metadata", "sample", "save_checkpoint", "train",
 ]

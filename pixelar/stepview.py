@@ -36,8 +36,11 @@ def font(size: int) -> ImageFont.ImageFont:
 
 
 def padding_rows(context: int) -> int:
-    """Rows of start tokens drawn above the image so that every context window is visible."""
-    return math.ceil(context / IMAGE_SIZE)
+    """Rows of start tokens drawn above the image so that every context window is visible.
+
+    None for a model that sees the whole past (``context >= 784``, V4): it has no start tokens.
+    """
+    return 0 if context >= N_PIXELS else math.ceil(context / IMAGE_SIZE)
 
 
 def window_mask(step: int, context: int) -> np.ndarray:
@@ -49,7 +52,7 @@ def window_mask(step: int, context: int) -> np.ndarray:
     pad = padding_rows(context) * IMAGE_SIZE
     mask = np.zeros(pad + N_PIXELS, dtype=bool)
     if step < N_PIXELS:
-        mask[pad + step - context : pad + step] = True
+        mask[max(0, pad + step - context) : pad + step] = True
     return mask.reshape(-1, IMAGE_SIZE)
 
 
@@ -86,7 +89,7 @@ def step_canvas(trace: Trace, step: int, index: int = 0, scale: int = 16) -> Ima
     cells = np.concatenate([padding, grey]).reshape(pad_rows + IMAGE_SIZE, IMAGE_SIZE, 3)
     picture = Image.fromarray(render.upscale(cells, scale))
     draw = ImageDraw.Draw(picture)
-    if scale >= 12:
+    if scale >= 12 and pad_rows:
         draw.text((4, pad_rows * scale - scale // 2), "start tokens", fill=TEXT, font=font(scale * 3 // 4), anchor="lm")
     if step < N_PIXELS:
         _outline(draw, window_mask(step, trace.context), scale, WINDOW, max(2, scale // 5))
@@ -208,7 +211,7 @@ def describe_step(trace: Trace, step: int, index: int = 0, uses_position: bool =
         return f"Done: all {N_PIXELS} pixels chosen (temperature {trace.temperature:g}, seed {trace.seed})."
     row, col = divmod(step, IMAGE_SIZE)
     c = trace.context
-    starts, previous = max(0, c - step), min(c, step)
+    starts, previous = (max(0, c - step) if c < N_PIXELS else 0), min(c, step)
     seen = []
     if starts:
         seen.append(f"{starts} start token{'s' * (starts != 1)}")

@@ -1,4 +1,5 @@
-"""The one training loop, for every model: random (image, pixel) pairs, contexts gathered on the fly."""
+"""The one training loop, for every model: each step draws a batch through ``model.training_loss`` (random
+(image, pixel) pairs for the MLPs, whole images for V4) and takes one AdamW step."""
 from __future__ import annotations
 
 import math
@@ -8,13 +9,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
+from torch import nn
 
-from .context import gather_context, pad_tokens
 from .data import Dataset
-from .device import pick_device
+from .device import PRECISIONS, autocast, compute_dtype, pick_device
 from .evaluation import evaluate
-from .models import N_PIXELS, PixelMLP
+from .inputs import whole_number
+from .layers import ChannelDropout, Dropout
 
 LR_SCHEDULES = ("constant", "cosine")
 
@@ -23,30 +24,35 @@ LR_SCHEDULES = ("constant", "cosine")
 class TrainConfig:
     """How long and how to train. Learning rate and weight decay default to the seed's for the model."""
 
-    steps: int = 2000  # optimiser steps; each sees ``batch_size`` random (image, pixel) pairs
-    batch_size: int = 512  # the seed's
+    steps: int = 2000  # optimiser steps; each sees ``batch_size`` of the model's ``batch_unit``
+    batch_size: int = 512  # (image, pixel) pairs for the MLPs (the seed's), whole images for V4 (use ~32)
     learning_rate: float | None = None  # None: the model's seed default (1e-3)
     weight_decay: float | None = None  # None: the model's seed default (V1 1e-2, V2/V3 1e-5)
     lr_schedule: str = "constant"  # "constant" (the seed) or "cosine" (5% warm-up, then cosine decay to 0)
+    max_seconds: float | None = None  # also end after this long; the schedule then runs on the time used
     eval_every: int = 200  # steps between held-out checks (0: only at the end)
     eval_images: int = 50  # held-out images per check, evenly spread over the split (the final check too)
     report_seconds: float = 0.5  # at most this long between progress events
     seed: int = 0
     device: str | None = None  # None: CUDA, else MPS, else CPU
+    precision: str = "auto"  # matmuls under bf16 autocast where the hardware has bf16 ("auto"), or "fp32"/"bf16"
 
     def validate(self) -> None:
-        if not isinstance(self.steps, int) or self.steps < 1:
-            raise ValueError(f"steps must be a whole number of at least 1, got {self.steps!r}")
-        if not isinstance(self.batch_size, int) or not 1 <= self.batch_size <= 65536:
-            raise ValueError(f"batch size must be from 1 to 65536, got {self.batch_size!r}")
+        self.steps = whole_number(self.steps, "steps", 1, 10**9)
+        self.batch_size = whole_number(self.batch_size, "batch size", 1, 65536)
+        self.eval_every = whole_number(self.eval_every, "steps between held-out checks", 0, 10**9)
+        self.eval_images = whole_number(self.eval_images, "held-out images per check", 1, 10**7)
+        self.seed = whole_number(self.seed, "seed", 0, 2**63 - 1)
         if self.learning_rate is not None and not (math.isfinite(self.learning_rate) and 0 < self.learning_rate <= 1):
             raise ValueError(f"learning rate must be above 0 and at most 1, got {self.learning_rate!r}")
         if self.weight_decay is not None and not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
             raise ValueError(f"weight decay must be 0 or more, got {self.weight_decay!r}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"learning-rate schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
-        if self.eval_every < 0 or self.eval_images < 1:
-            raise ValueError("eval_every must be >= 0 and eval_images >= 1")
+        if self.max_seconds is not None and not (math.isfinite(self.max_seconds) and self.max_seconds > 0):
+            raise ValueError(f"time budget must be above 0 seconds, got {self.max_seconds!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
 
 @dataclass
@@ -76,10 +82,11 @@ class TrainResult:
     held_out_nll: float  # bits/pixel on the check images
     stopped: bool
     history: list[TrainEvent] = field(default_factory=list)
+    precision: str = "fp32"  # the matmul precision it trained in
 
 
 def train(
-    model: PixelMLP,
+    model: nn.Module,
     dataset: Dataset,
     config: TrainConfig | None = None,
     on_event: Callable[[TrainEvent], None] | None = None,
@@ -94,18 +101,20 @@ def train(
     config = config or TrainConfig()
     config.validate()
     device = pick_device(config.device)
-    torch.manual_seed(config.seed)
-    generator = torch.Generator(device=device).manual_seed(config.seed)
+    dtype = compute_dtype(config.precision, device)
+    generator = torch.Generator(device=device).manual_seed(config.seed)  # the run's own: the global one is left alone
     model.to(device).train()
+    for module in model.modules():
+        if isinstance(module, (Dropout, ChannelDropout)):
+            module.generator = generator
     lr = config.learning_rate if config.learning_rate is not None else model.learning_rate
     wd = config.weight_decay if config.weight_decay is not None else model.weight_decay
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd, **_fused(device))
     schedule = _schedule(config, lr)
 
-    c = model.config.context
     tokens = dataset.train.tokens(model.k).to(device)
-    padded = pad_tokens(tokens, c, model.start_token)  # (N, C+784), the only copy of the data
     labels = dataset.train.labels.to(device)
+    batch_loss = model.training_loss(tokens, labels, config.batch_size, generator)  # () -> mean nats per pixel
     check = dataset.held_out.subset(config.eval_images)
 
     history: list[TrainEvent] = []
@@ -125,7 +134,10 @@ def train(
             loss=(loss_sum.item() / loss_count / math.log(2)) if loss_count else None,
             held_out_nll=held_out_nll,
             samples_per_second=rate,
-            eta_seconds=(config.steps - step) * config.batch_size / rate if rate > 0 else float("inf"),
+            eta_seconds=min(
+                (config.steps - step) * config.batch_size / rate if rate > 0 else float("inf"),
+                max(0.0, config.max_seconds - elapsed) if config.max_seconds is not None else float("inf"),
+            ),
             elapsed_seconds=elapsed,
             samples_seen=step * config.batch_size,
             learning_rate=optimizer.param_groups[0]["lr"],
@@ -144,12 +156,15 @@ def train(
         if stop is not None and stop.is_set():
             stopped = True
             break
+        position = step  # in steps; with a time budget, the share of the time used if that is further on
+        if config.max_seconds is not None:
+            position = max(step, (time.perf_counter() - start) / config.max_seconds * config.steps)
+            if position >= config.steps:
+                break
         for group in optimizer.param_groups:
-            group["lr"] = schedule(step)
-        image = torch.randint(len(tokens), (config.batch_size,), device=device, generator=generator)
-        pixel = torch.randint(N_PIXELS, (config.batch_size,), device=device, generator=generator)
-        logits = model(gather_context(padded, image, pixel, c), pixel, labels[image])
-        loss = F.cross_entropy(logits, tokens[image, pixel])
+            group["lr"] = schedule(position)
+        with autocast(dtype, device):
+            loss = batch_loss()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -176,6 +191,7 @@ def train(
         held_out_nll=held_out,
         stopped=stopped,
         history=history,
+        precision="bf16" if dtype == torch.bfloat16 else "fp32",
     )
 
 
@@ -184,12 +200,13 @@ def _fused(device: torch.device) -> dict:
     return {"fused": True} if device.type in ("cpu", "cuda", "mps") else {}
 
 
-def _schedule(config: TrainConfig, lr: float) -> Callable[[int], float]:
+def _schedule(config: TrainConfig, lr: float) -> Callable[[float], float]:
+    """Learning rate at a position in the run, measured in steps."""
     if config.lr_schedule == "constant":
         return lambda step: lr
     warmup = max(1, config.steps // 20)
 
-    def cosine(step: int) -> float:
+    def cosine(step: float) -> float:
         if step < warmup:
             return lr * (step + 1) / warmup
         progress = (step - warmup) / max(1, config.steps - warmup)

@@ -1,11 +1,13 @@
 """The real app, driven through its ``generate`` API endpoint with gradio_client: every model answers, and bad
 input is refused with a short message while the app keeps answering."""
 import inspect
+import re
 
 import httpx
 import numpy as np
 import pytest
 from gradio_client import Client
+from hypothesis import HealthCheck, given, settings, strategies as st
 from gradio_client.exceptions import AppError
 from PIL import Image
 
@@ -122,3 +124,30 @@ def test_temperature_and_seed_limits_are_inclusive(client):
     for temperature in (0.1, 2.0):
         with Image.open(generate(client, temperature=temperature, n=1, seed=2**31 - 1)) as picture:
             assert picture.size == expected_size(1)
+
+
+def test_the_app_started_beside_bad_files_and_logged_each(app_server, client):
+    skipped = re.findall(r"WARNING demo.models: skipping \S*/([^/\s]+\.safetensors):", app_server.output())
+    assert sorted(skipped) == [
+        "huge-claim.safetensors", "list-header.safetensors", "nan-weights.safetensors"]
+
+
+api_values = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**40), 2**40), st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=6),
+    st.lists(st.integers(0, 9), max_size=2),
+)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(model=st.sampled_from(["v1", "v3", "", "v9"]) | api_values, digit=st.integers(-2, 11) | api_values,
+       temperature=st.floats(-1, 3) | api_values, n=st.integers(-1, 70) | api_values, seed=st.integers(-5, 2**32) | api_values)
+def test_random_api_values_get_a_result_or_a_short_error(client, model, digit, temperature, n, seed):
+    try:
+        result = client.predict(model, digit, temperature, n, seed, api_name="/generate")
+    except AppError as error:
+        assert "Traceback" not in str(error) and len(str(error)) < 300
+    else:
+        with Image.open(result) as picture:
+            assert picture.size[0] > 0
+    with Image.open(generate(client, n=1)) as picture:  # and the app still answers
+        assert picture.size == expected_size(1)

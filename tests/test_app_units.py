@@ -7,12 +7,13 @@ import threading
 import gradio as gr
 import pytest
 import torch
+from hypothesis import given, settings as hypothesis_settings, strategies as st
 
 import pixelar
 from demo import common
 from demo.data import DataSets
 from demo.models import TRAINED_PER_SESSION, Shelf, Workspace
-from demo.training import BUDGETS, SEED_RECIPE_SAMPLES, Plan, TrainingRun, budget_choices, format_seconds
+from demo.training import BUDGETS, SEED_RECIPE_SAMPLES, Plan, TrainingRun, TrainingSlot, budget_choices, format_seconds
 
 
 @pytest.mark.parametrize("value", [0.1, 1, "1.5", 2.0])
@@ -155,6 +156,16 @@ def test_shelf_offers_the_shipped_models_in_order(tiny_checkpoints, tmp_path):
         shelf.get("v9", None)
 
 
+def test_shelf_skips_bad_files_with_a_notice_and_a_log_line(app_checkpoints, caplog):
+    shelf = Shelf(app_checkpoints)
+    assert [name for _, name in shelf.choices(None)] == ["v1", "v2", "v3"]
+    assert list(shelf.refused()) == ["huge-claim.safetensors", "list-header.safetensors", "nan-weights.safetensors"]
+    assert "Skipped 3 file(s)" in shelf.notice() and "nan-weights.safetensors" in shelf.notice()
+    assert sum("skipping" in r.message for r in caplog.records) == 3
+    shelf.notice()
+    assert sum("skipping" in r.message for r in caplog.records) == 3  # logged once, not at every look
+
+
 def test_shelf_sees_checkpoints_written_while_it_runs(tiny_checkpoints, tmp_path):
     shelf = Shelf(tmp_path)
     assert shelf.choices(None) == [] and shelf.default(None) is None
@@ -234,7 +245,7 @@ def test_a_plan_checks_the_train_tab_inputs():
         (("v9", "mnist-5k", 10, 8, None), "unknown model 'v9'"),
         (("v3", "cifar", 10, 8, None), "unknown data set 'cifar'"),
         (("v3", "mnist-5k", None, 8, None), "whole numbers"),
-        (("v3", "mnist-5k", 10, 0, None), "batch size must be .*from 1"),
+        (("v3", "mnist-5k", 10, 0, None), "batch size must be a whole number from 1"),
         (("v3", "mnist-5k", 10, 8, 5.0), "learning rate must be above 0 and at most 1"),
     ]:
         with pytest.raises(ValueError, match=message):
@@ -278,7 +289,32 @@ def test_stopping_a_run_keeps_what_it_trained():
     assert trace.tokens.shape == (1, 784)
 
 
-from hypothesis import given, settings as hypothesis_settings, strategies as st  # noqa: E402
+def test_the_training_slot_serves_in_order_and_tells_each_their_place():
+    slot = TrainingSlot(max_minutes=5)
+    first, second, third = object(), object(), object()
+    assert list(slot.wait(first, threading.Event())) == []  # a free slot: no waiting
+    waiting_second = slot.wait(second, threading.Event())
+    assert next(waiting_second) == 1
+    give_up = threading.Event()
+    waiting_third = slot.wait(third, give_up)
+    assert next(waiting_third) == 2
+    slot.leave(first)
+    assert list(waiting_second) == [] and slot.holds(second)  # second's turn
+    assert next(waiting_third) == 1  # and third moved up
+    give_up.set()
+    assert list(waiting_third) == [] and slot.waiting() == 1  # gave up: out of the line
+    with pytest.raises(ValueError, match="positive number of minutes"):
+        TrainingSlot(max_minutes=0)
+
+
+def test_a_run_past_the_cap_stops_and_keeps_what_it_trained():
+    dataset = pixelar.load_dataset("mnist-5k")
+    config = pixelar.TrainConfig(steps=10**6, batch_size=32, eval_every=0, eval_images=4)
+    run = TrainingRun(pixelar.build_model("v1", hidden=8), dataset, config, threading.Event(), max_seconds=1.0)
+    run.start()
+    run.thread.join(timeout=120)
+    assert run.capped and run.result.stopped and 0 < run.result.steps < 10**6
+
 
 ANYTHING = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=True, allow_infinity=True),
                      st.text(max_size=8))

@@ -38,6 +38,16 @@ def test_window_with_a_longer_context_uses_more_padding_rows():
     assert np.flatnonzero(mask).tolist() == list(range(56 + 5 - 40, 56 + 5))
 
 
+@pytest.mark.parametrize("step", [0, 1, 300, 783])
+def test_a_model_seeing_the_whole_past_has_no_start_rows_and_the_window_is_every_earlier_pixel(step):
+    mask = stepview.window_mask(step, 784)
+    assert mask.shape == (28, 28)
+    assert np.flatnonzero(mask).tolist() == list(range(step))
+    caption = stepview.describe_step(make_trace(context=784), step)
+    assert "start token" not in caption and (step == 0 or f"{step} previous pixel" in caption)
+    assert stepview.step_canvas(make_trace(context=784), step, scale=4).size == (112, 112)
+
+
 def test_no_window_once_the_image_is_complete():
     assert not stepview.window_mask(784, 28).any()
 
