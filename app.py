@@ -27,8 +27,8 @@ from demo.step_tab import build_step_tab
 from demo.train_tab import build_train_tab
 
 HERE = Path(__file__).resolve().parent
-HEADER = ("**pixelar**: small MLPs draw digits one pixel at a time, each pixel one of 16 grey levels chosen from "
-          "the 28 pixels before it (after *Generating Pixels One by One*).")
+HEADER = ("**pixelar** (after *Generating Pixels One by One*): small models draw digits one pixel at a time, each "
+          "one of 16 grey levels, from the pixels before it (V1–V3: the 28 just before; V4: all).")
 CSS = """
 .pixelated img, .pixelated canvas { image-rendering: pixelated; }
 #app-header { margin: 0 0 -6px 0; }

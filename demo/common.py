@@ -218,7 +218,7 @@ def class_picker_props(shelf: Shelf, name: str | None, workspace: Workspace | No
     if model is None:
         return {**props, "interactive": False, "info": "Pick a model first."}
     if not model.conditional:
-        reason = f"{model.name.upper()} ignores the class: it is not class-conditional (only V3 is)."
+        reason = f"{model.name.upper()} ignores the class: it is not class-conditional."
         return {**props, "interactive": False, "info": reason}
     return {**props, "interactive": True, "info": None}
 

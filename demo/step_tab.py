@@ -21,9 +21,10 @@ from .player import Facts, pack_panel, payload, size_in_bytes, step_player
 from .tour import guided_tour
 
 INTRO = (
-    "Sample one image, then walk through its 784 steps: the model sees only the **28 previous pixels** (blue "
-    "outline), plus, for V2 and V3, where it is, and for V3, the digit. It gives each of the 16 grey levels a "
-    "probability and draws one (orange). **Click a bar** to ask: what if this pixel were that bin?"
+    "Sample one image, then walk through its 784 steps. The blue outline is what the model sees: V1 to V3 only the "
+    "**28 previous pixels** (plus, for V2 and V3, where it is, and for V3 the digit), V4 every earlier pixel. It "
+    "gives each of the 16 grey levels a probability and draws one (orange). **Click a bar** to ask: what if this "
+    "pixel were that bin?"
 )
 
 
