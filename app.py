@@ -1,7 +1,8 @@
 """pixelar's teaching app: ``python app.py`` serves Generate, Step through, Explore and Train on http://localhost:7860.
 
 Options: ``--port`` (or GRADIO_SERVER_PORT), ``--host`` (or GRADIO_SERVER_NAME; 0.0.0.0 to serve a network),
-``--checkpoints`` (or PIXELAR_CHECKPOINTS; the folder of pretrained ``*.safetensors``), ``--data-root``.
+``--checkpoints`` (or PIXELAR_CHECKPOINTS; the folder of pretrained ``*.safetensors``), ``--data-root``,
+``--max-train-minutes`` (or PIXELAR_MAX_TRAIN_MINUTES; 0: no cap).
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from demo.generate_tab import build_generate_tab
 from demo.models import Shelf, close_workspace
 from demo.step_tab import build_step_tab
 from demo.train_tab import build_train_tab
+from demo.training import DEFAULT_MAX_TRAIN_MINUTES, TrainingSlot
 
 HERE = Path(__file__).resolve().parent
 HEADER = ("**pixelar** (after *Generating Pixels One by One*): small models draw digits one pixel at a time, each "
@@ -49,8 +51,10 @@ CSS = """
 """
 
 
-def build_app(checkpoints: str | Path, data_root: str | Path = "data") -> gr.Blocks:
-    """The whole app: one tab per ``demo`` module, sharing a per-session workspace and the checkpoint shelf."""
+def build_app(checkpoints: str | Path, data_root: str | Path = "data",
+              max_train_minutes: float | None = DEFAULT_MAX_TRAIN_MINUTES) -> gr.Blocks:
+    """The whole app: one tab per ``demo`` module, sharing a per-session workspace and the checkpoint shelf.
+    ``max_train_minutes``: the cap on one training run (None: none)."""
     shelf, data_sets = Shelf(checkpoints), DataSets(data_root)
     with gr.Blocks(title="pixelar: generating pixels one by one", delete_cache=(3600, 3600)) as app:
         session = gr.State(None, delete_callback=close_workspace)
@@ -61,7 +65,7 @@ def build_app(checkpoints: str | Path, data_root: str | Path = "data") -> gr.Blo
                 build_generate_tab(shelf, session),
                 build_step_tab(shelf, session),
                 build_explore_tab(shelf, data_sets, session),
-                build_train_tab(data_sets, session),
+                build_train_tab(data_sets, session, TrainingSlot(max_train_minutes)),
             ]
         pickers = [picker for tab in tabs for picker in tab.pickers]
         gr.on(
@@ -84,9 +88,15 @@ def main() -> None:
                         help="folder of pretrained *.safetensors (default: PIXELAR_CHECKPOINTS or checkpoints/)")
     parser.add_argument("--data-root", default=env("PIXELAR_DATA", str(HERE / "data")),
                         help="where data sets are downloaded (default: PIXELAR_DATA or data/)")
+    parser.add_argument("--max-train-minutes", type=float,
+                        default=float(env("PIXELAR_MAX_TRAIN_MINUTES", DEFAULT_MAX_TRAIN_MINUTES)),
+                        help="stop a training run after this many minutes, keeping what it trained; 0: no cap "
+                             f"(default: PIXELAR_MAX_TRAIN_MINUTES or {DEFAULT_MAX_TRAIN_MINUTES:g})")
     args = parser.parse_args()
+    if not args.max_train_minutes >= 0:  # NaN too
+        parser.error(f"--max-train-minutes must be 0 (no cap) or more, got {args.max_train_minutes:g}")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    app = build_app(args.checkpoints, args.data_root)
+    app = build_app(args.checkpoints, args.data_root, args.max_train_minutes or None)
     app.queue(default_concurrency_limit=2)
     app.launch(server_name=args.host, server_port=args.port, css=CSS, theme=gr.themes.Default(text_size="lg"), show_error=False)
 

@@ -25,6 +25,7 @@ from .training import (
     Plan,
     Throughput,
     TrainingRun,
+    TrainingSlot,
     budget_choices,
     format_seconds,
 )
@@ -38,6 +39,13 @@ INTRO = (
     "Step-through pickers (for you only) and can be downloaded."
 )
 WAITING = "**Waiting for another user's training to finish**; yours starts right after."
+
+
+def waiting_line(ahead: int, slot: TrainingSlot) -> str:
+    """Where a run waiting for the server's training slot stands."""
+    runs = f"{ahead} run{'s' * (ahead != 1)} ahead of yours"
+    cap = f", each at most {slot.max_minutes:g} minutes" if slot.max_minutes else ""
+    return f"**Waiting for another user's training to finish**: {runs}{cap}. Yours starts right after; Stop leaves the line."
 
 
 def status_line(kind: str, dataset: pixelar.Dataset, event: pixelar.TrainEvent) -> str:
@@ -60,11 +68,12 @@ def samples_picture(step: int, trace: pixelar.Trace, names: list[str], condition
     return gr.Image(picture, label=f"Samples at step {step:,} (temperature 1, seed 0: the same dice every time)")
 
 
-def build_train_tab(data_sets: DataSets, session: gr.State) -> BuiltTab:
-    """The Train tab and its events. The server's measured training speed and whether a run is training are
-    shared by every session."""
+def build_train_tab(data_sets: DataSets, session: gr.State, slot: TrainingSlot | None = None) -> BuiltTab:
+    """The Train tab and its events. The server's measured training speed and its one training slot (first come,
+    first served, each run capped at ``slot.max_minutes``) are shared by every session."""
     throughput = Throughput(data_sets)
-    busy = threading.Event()  # set while a run trains; others are told why they wait
+    slot = slot or TrainingSlot()
+    busy = threading.Event()  # set while a run trains (its speed is then not measured fairly)
 
     with gr.Tab("Train", elem_id="tab-train") as tab:
         with gr.Row(elem_classes="tab-body"):
@@ -120,6 +129,8 @@ def build_train_tab(data_sets: DataSets, session: gr.State) -> BuiltTab:
             f"This run: {int(steps or 0):,} steps × {int(batch_size or 0)} samples ≈ **{format_seconds(expected)}** "
             f"at the **{rate:,.0f} samples/s** measured here for {kind.upper()}."
         )
+        if slot.max_minutes and expected > slot.max_minutes * 60:
+            text += f" This server stops a run after **{slot.max_minutes:g} minutes**, keeping what it trained."
         return gr.Radio(budget_choices(rate)), text, gr.Checkbox(visible=expected > LONG_RUN_SECONDS, value=False)
 
     @friendly
@@ -139,7 +150,7 @@ def build_train_tab(data_sets: DataSets, session: gr.State) -> BuiltTab:
         if workspace.stop is not None and not workspace.stop.is_set():
             raise gr.Error("Your training run is still going (or waiting): stop it first.", print_exception=False)
         workspace.stop = threading.Event()
-        status = WAITING if busy.is_set() else "Starting…"
+        status = WAITING if slot.waiting() else "Starting…"
         return plan, workspace, status, gr.DownloadButton(interactive=False), gr.Button(interactive=True)
 
     @friendly
@@ -150,14 +161,20 @@ def build_train_tab(data_sets: DataSets, session: gr.State) -> BuiltTab:
         if workspace.stop.is_set():
             yield "Stopped before it started.", gr.skip(), gr.skip(), gr.skip()
             return
-        run = None
-        busy.set()  # the "training" concurrency group lets one run in at a time; this only tells the others
+        run, ticket = None, object()
+        for ahead in slot.wait(ticket, workspace.stop):  # one run at a time; the others hear their place in line
+            yield waiting_line(ahead, slot), gr.skip(), gr.skip(), gr.skip()
+        if workspace.stop.is_set():
+            yield "Stopped before it started.", gr.skip(), gr.skip(), gr.skip()
+            return
+        busy.set()
         try:
             yield "Loading the data set…", gr.skip(), gr.skip(), gr.skip()
             data, notice = data_sets.load(plan.dataset)
             if notice:
                 gr.Warning(notice)
-            run = TrainingRun(pixelar.build_model(plan.kind), data, plan.config, workspace.stop)
+            cap = slot.max_minutes * 60 if slot.max_minutes else None
+            run = TrainingRun(pixelar.build_model(plan.kind), data, plan.config, workspace.stop, max_seconds=cap)
             run.start()
             history, over = [], False
             while not over:
@@ -179,6 +196,7 @@ def build_train_tab(data_sets: DataSets, session: gr.State) -> BuiltTab:
             if run is not None:
                 run.thread.join()
             busy.clear()
+            slot.leave(ticket)
 
     def finish(plan: Plan, data: pixelar.Dataset, run: TrainingRun, workspace: Workspace):
         """Keep the trained model in the session and save it as a checkpoint: (what happened, its path)."""
@@ -190,8 +208,10 @@ def build_train_tab(data_sets: DataSets, session: gr.State) -> BuiltTab:
         name = workspace.add(model)
         metadata = run_metadata(model, result, plan.config, data, result.held_out_nll, CHECK_IMAGES)
         path = pixelar.save_checkpoint(model, workspace.folder / f"{name}.safetensors", **metadata)
+        how = f"Stopped at this server's cap of {slot.max_minutes:g} minutes" if run.capped else (
+            "Stopped" if result.stopped else "Done")
         text = (
-            f"**{'Stopped' if result.stopped else 'Done'}** after {result.steps:,} steps ({result.samples_seen:,} "
+            f"**{how}** after {result.steps:,} steps ({result.samples_seen:,} "
             f"samples in {format_seconds(result.seconds)} on {result.device}). Held-out loss "
             f"**{result.held_out_nll:.3f} bits/pixel**. **{name}** is ready in Generate and Step through."
         )
@@ -215,8 +235,8 @@ def build_train_tab(data_sets: DataSets, session: gr.State) -> BuiltTab:
         [plan, session, status, download, stop], concurrency_limit=None, show_progress_on=[status], **private,
     ).success(
         train_run, [plan, session], [status, plot, samples, download],
-        concurrency_limit=1, concurrency_id="training",
-        show_progress="minimal", show_progress_on=[plot, samples],  # the status line stays readable while queued
+        concurrency_limit=None,  # the training slot, not the queue, lets one run in at a time and says who is next
+        show_progress="minimal", show_progress_on=[plot, samples],  # the status line stays readable while waiting
         **private,
     ).then(lambda: gr.Button(interactive=False), outputs=[stop], queue=False, **private)
     stop.click(on_stop, [session], [status], queue=False, **private)

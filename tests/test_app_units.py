@@ -333,3 +333,11 @@ def test_every_check_returns_a_valid_value_or_names_its_field(value):
             assert result is None or isinstance(result, (int, float)) and not isinstance(result, bool)
             if check is common.check_temperature:
                 assert 0.1 <= result <= 2.0 and result == float(value)  # accepted as given, never clamped
+
+
+def test_a_waiting_run_hears_its_place_and_the_cap():
+    from demo.train_tab import waiting_line
+
+    assert waiting_line(1, TrainingSlot(max_minutes=20)).startswith(
+        "**Waiting for another user's training to finish**: 1 run ahead of yours, each at most 20 minutes.")
+    assert "2 runs ahead of yours." in waiting_line(2, TrainingSlot(max_minutes=None))

@@ -439,6 +439,8 @@ def test_users_train_one_at_a_time_and_keep_their_models_to_themselves(browser, 
     set_budget(bob, 40, 32)
     bob.locator("#train-start").click()
     bob.get_by_text("Waiting for another user's training to finish").wait_for()
+    bob.wait_for_function("() => document.querySelector('#train-status').innerText.includes('1 run ahead of yours')")
+    bob.evaluate("() => window.scrollTo(0, 0)")
     shot(bob, "train-waiting")
 
     bob.get_by_role("tab", name="Generate").click()  # generation keeps answering while Alice trains
