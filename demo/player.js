@@ -27,7 +27,12 @@ const st = {data: null, id: null, step: 0, playing: false, acc: 0, last: 0, dirt
 // the test hook: frames drawn, current step, playing
 window.pixelarPlayers = window.pixelarPlayers || [];
 const hook = {frames: 0, get step() { return st.step; }, get playing() { return st.playing; },
-              get loaded() { return st.data ? st.data.id : null; }, reshape: (lp, t, k, p) => reshape(lp, t, k, p)};
+              get loaded() { return st.data ? st.data.id : null; }, reshape: (lp, t, k, p) => reshape(lp, t, k, p),
+              sampled() {  // the distribution the first image's current pixel was drawn from, and its token
+                const d = st.data, K = d.k, p = d.panels[0], at = Math.min(st.step, N - 1);
+                return {probs: Array.from(reshape(p.logp.subarray(at * K, at * K + K), d.temperature, d.top_k, d.top_p)),
+                        token: p.tokens[at], top_k: d.top_k, top_p: d.top_p};
+              }};
 window.pixelarPlayers.push(hook);
 
 // ---- decoding ----

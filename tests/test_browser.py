@@ -194,10 +194,15 @@ def test_the_player_fits_a_projector_and_the_trace_is_sent_once(page):
     shot(page, "step-0")
 
 
-def test_play_draws_30_frames_a_second_and_asks_the_server_nothing(page):
-    if not page.evaluate("() => (window.pixelarPlayers || []).some(p => p.loaded)"):  # run on its own
+def ensure_player(page) -> None:
+    """A sampled image in the player (when a test runs on its own), on the Step-through tab."""
+    if not page.evaluate("() => (window.pixelarPlayers || []).some(p => p.loaded)"):
         sample_into_player(page)
     page.get_by_role("tab", name="Step through").click()
+
+
+def test_play_draws_30_frames_a_second_and_asks_the_server_nothing(page):
+    ensure_player(page)
     requests = []
 
     def count(request):
@@ -268,7 +273,28 @@ def reference_reshape(logp, t, k=None, p=None):
     return out / out.sum()
 
 
+def test_a_top_k_sample_plays_with_its_own_bars(page):
+    """Sampled with top-k 3 and top-p 0.9: at every step the page shows at most 3 bins, the chosen one among them."""
+    page.get_by_role("tab", name="Step through").click()
+    controls = page.locator("#tab-step")
+    controls.locator(".top-k input").fill("3")
+    controls.locator(".top-p input").fill("0.9")
+    sample_into_player(page)
+    for at in (0, 150, 300, 450, 600, 783):
+        page.locator("#step-player .px-step").fill(str(at))
+        page.locator("#step-player .px-step").press("Enter")
+        shown = page.evaluate(f"() => {player_hook(page)}.sampled()")
+        kept = [b for b, p in enumerate(shown["probs"]) if p > 0]
+        assert shown["top_k"] == 3 and shown["top_p"] == 0.9
+        assert 1 <= len(kept) <= 3 and shown["token"] in kept and abs(sum(shown["probs"]) - 1) < 1e-6
+    legend = page.locator("#step-player .px-caption").inner_text()
+    assert "top-k 3" in legend and "top-p 0.9" in legend
+    controls.locator(".top-k input").fill("0")
+    controls.locator(".top-p input").fill("1")
+
+
 def test_the_bars_reshape_exactly_as_the_sampler_defines_it(page):
+    ensure_player(page)
     rng = np.random.default_rng(0)
     cases = [(rng.normal(scale=3, size=16), t, k, p) for t in (0.5, 1, 1.7) for k, p in ((None, None), (3, None),
                                                                                           (None, 0.8), (5, 0.5), (1, None))]
