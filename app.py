@@ -47,6 +47,7 @@ CSS = """
 @media (max-width: 720px) {
   .tab-wrapper .tab-container, .tab-container { flex-wrap: wrap !important; height: auto !important; overflow: visible !important; }
   .tab-container button { padding: 4px 8px !important; }
+  #shelf-notice p { white-space: normal; }
 }
 """
 

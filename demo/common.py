@@ -25,6 +25,9 @@ MAX_SAMPLES = 64  # per Generate click: about 4 s for V3 on a 2-core CPU
 SEED_MAX = 2**31 - 1
 ALL_CLASSES = -1  # the class picker's "one of each, in turn"
 USER_ERRORS = (ValueError, pixelar.CheckpointError, pixelar.DataUnavailable)
+# Events that sample: they wait in ``serving``'s batcher, which merges concurrent requests into shared runs on one
+# worker thread, so many may wait at once (a class pressing Generate together becomes one run).
+SAMPLING = {"concurrency_id": "sampling", "concurrency_limit": 64}
 ERROR_SECONDS = 6  # a message stays this long (or until closed): long enough to read, short enough not to hide a view
 
 

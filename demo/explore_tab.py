@@ -10,7 +10,7 @@ from pixelar import experiments, render
 from pixelar.models import IMAGE_SIZE, PixelMLP
 
 from . import pictures, serving
-from .common import BuiltTab, Settings, check_whole, friendly, model_picker, sampler_controls
+from .common import SAMPLING, BuiltTab, Settings, check_whole, friendly, model_picker, sampler_controls
 from .data import DataSets
 from .models import Shelf, model_title
 from .tour import guided_tour
@@ -189,11 +189,11 @@ def build_explore_tab(shelf: Shelf, data_sets: DataSets, session: gr.State) -> B
               [real, real_caption, controls.digit, completions, completion_caption], trigger_mode="always_last",
               show_progress_on=[real], **private).success(
             on_surprise, [model, index, session], [surprise_map, surprise_caption],
-            concurrency_id="sampling", **private,
+            **SAMPLING, **private,
         )
         complete_button.click(
             on_complete, [session, index, keep_rows, count, *controls.inputs],
-            [completions, completion_caption, controls.seed], concurrency_id="sampling", show_progress_on=[completions],
+            [completions, completion_caption, controls.seed], **SAMPLING, show_progress_on=[completions],
             **private,
         )
     return BuiltTab(tab, [model])

@@ -13,7 +13,7 @@ import pixelar
 from pixelar.models import PixelMLP
 
 from . import pictures, serving
-from .common import ALL_CLASSES, MAX_SAMPLES, BuiltTab, Settings, check_count, friendly, sampler_controls
+from .common import ALL_CLASSES, MAX_SAMPLES, SAMPLING, BuiltTab, Settings, check_count, friendly, sampler_controls
 from .models import Shelf, Workspace, model_title
 from .tour import guided_tour
 
@@ -132,7 +132,7 @@ def build_generate_tab(shelf: Shelf, session: gr.State) -> BuiltTab:
 
         generate.click(
             on_generate, inputs=[session, count, show_entropy, *controls.inputs], outputs=[*results, controls.seed],
-            concurrency_id="sampling", concurrency_limit=2, api_visibility="private", show_progress_on=[grid],
+            **SAMPLING, api_visibility="private", show_progress_on=[grid],
         )
 
         @friendly
@@ -157,7 +157,7 @@ def build_generate_tab(shelf: Shelf, session: gr.State) -> BuiltTab:
 
         compare.click(
             on_compare, inputs=[session, count, *controls.inputs], outputs=[*results, controls.seed],
-            concurrency_id="sampling", concurrency_limit=2, api_visibility="private", show_progress_on=[grid],
+            **SAMPLING, api_visibility="private", show_progress_on=[grid],
         )
 
         @friendly
@@ -174,7 +174,7 @@ def build_generate_tab(shelf: Shelf, session: gr.State) -> BuiltTab:
 
         strip.click(
             on_strip, inputs=[session, *controls.inputs], outputs=[*results, controls.seed],
-            concurrency_id="sampling", concurrency_limit=2, api_visibility="private", show_progress_on=[grid],
+            **SAMPLING, api_visibility="private", show_progress_on=[grid],
         )
 
         # results that no longer match the inputs are cleared, in the page (no request)
@@ -188,6 +188,6 @@ def build_generate_tab(shelf: Shelf, session: gr.State) -> BuiltTab:
         gr.on(
             triggers=[], fn=generate_endpoint(shelf, controls),
             inputs=[p.model, api_digit, p.temperature, count, p.seed, p.top_k, p.top_p, session],
-            outputs=[grid], api_name="generate", concurrency_id="sampling", concurrency_limit=2,
+            outputs=[grid], api_name="generate", **SAMPLING,
         )
     return BuiltTab(tab, [controls.model])

@@ -15,7 +15,7 @@ from pixelar import render
 from pixelar.models import IMAGE_SIZE, N_PIXELS
 
 from . import serving
-from .common import BuiltTab, Settings, friendly, sampler_controls
+from .common import SAMPLING, BuiltTab, Settings, friendly, sampler_controls
 from .models import Shelf, Workspace
 from .player import Facts, pack_panel, payload, size_in_bytes, step_player
 from .tour import guided_tour
@@ -108,7 +108,7 @@ def build_step_tab(shelf: Shelf, session: gr.State) -> BuiltTab:
         sample.click(
             on_sample, inputs=[session, *controls.inputs],
             outputs=[generation, controls.seed, session, gif, player, size_note],
-            concurrency_id="sampling", concurrency_limit=2, api_visibility="private", show_progress_on=[player],
+            **SAMPLING, api_visibility="private", show_progress_on=[player],
         )
 
         @friendly
@@ -126,5 +126,5 @@ def build_step_tab(shelf: Shelf, session: gr.State) -> BuiltTab:
             return player_value(drawn, caption, at, other, (at, token))
 
         player.select(on_what_if, inputs=[generation, session], outputs=[player],
-                      concurrency_id="sampling", api_visibility="private", show_progress="hidden")
+                      **SAMPLING, api_visibility="private", show_progress="hidden")
     return BuiltTab(tab, [controls.model])
