@@ -99,7 +99,10 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     app = build_app(args.checkpoints, args.data_root, args.max_train_minutes or None)
     app.queue(default_concurrency_limit=2)
-    app.launch(server_name=args.host, server_port=args.port, css=CSS, theme=gr.themes.Default(text_size="lg"), show_error=False)
+    # Sampling handlers mostly wait for the batcher (demo/serving.py): enough threads that a class's requests can
+    # all be waiting, and so merged, at once.
+    app.launch(server_name=args.host, server_port=args.port, css=CSS, theme=gr.themes.Default(text_size="lg"),
+               show_error=False, max_threads=100)
 
 
 if __name__ == "__main__":
