@@ -460,7 +460,7 @@ def test_users_train_one_at_a_time_and_keep_their_models_to_themselves(browser, 
         user.get_by_role("tab", name="Train").click()
     set_budget(alice, 100_000, 32)
     alice.locator("#train-start").click()
-    alice.wait_for_function("() => document.querySelector('#train-status').innerText.includes('samples/s')")
+    alice.wait_for_function("() => document.querySelector('#train-status').innerText.includes('samples/s')", timeout=240_000)
 
     set_budget(bob, 40, 32)
     bob.locator("#train-start").click()
