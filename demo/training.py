@@ -20,6 +20,7 @@ ASSUMED_RATE = 13_000  # samples/s for that check until this server has measured
 CHECK_IMAGES = 20  # held-out images per check during a run (and for the final figure)
 DEFAULT_MAX_TRAIN_MINUTES = 20.0  # a shared server's cap on one run; --max-train-minutes / PIXELAR_MAX_TRAIN_MINUTES
 TRAINING_THREADS = 1  # one core for training, one for requests (demo/serving.py), on a 2-core server
+MEASURE_SECONDS = 4.0  # a first speed measurement long enough to be past the warm-up steps
 SAMPLES_AT_CHECK = 10  # images drawn at each held-out check (one of each class for V3)
 
 
@@ -109,7 +110,8 @@ class Throughput:
         with self._lock:
             if kind not in self.rates and not server_busy:
                 dataset, _ = self.data_sets.load("mnist-5k")
-                config = pixelar.TrainConfig(steps=30, eval_every=0, eval_images=1, report_seconds=3600)
+                config = pixelar.TrainConfig(steps=10**6, max_seconds=MEASURE_SECONDS, eval_every=0, eval_images=1,
+                                             report_seconds=3600)
                 result = pixelar.train(pixelar.build_model(kind), dataset, config)
                 self.rates[kind] = result.samples_seen / result.seconds
             return self.rates.get(kind)
@@ -208,7 +210,8 @@ class TrainingRun:
             self._draw(event.step)
 
     def _draw(self, step: int) -> None:
-        """Queue a few samples from the model as it is at ``step`` (same seed each time, so they are comparable)."""
+        """Queue a few samples from the model as it is at ``step`` (same seed each time, so they are comparable).
+        They are drawn here, on the training run's own core, not through the request batcher."""
         was_training = self.model.training
         trace = pixelar.sample(self.model, SAMPLES_AT_CHECK, temperature=1.0, seed=0)
         self.model.train(was_training)  # sampling switched it to eval mode; training goes on with dropout
