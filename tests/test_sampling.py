@@ -188,7 +188,7 @@ def test_merged_requests_get_exactly_what_they_get_alone(kind, precision):
     model = tiny(kind, hidden=64)
     asks = [
         dict(n=3, labels=[1, 2, 3], temperature=1.0, seed=1),
-        dict(n=70, labels=7, temperature=0.8, seed=2, top_k=4),  # more than one row tile by itself
+        dict(n=130, labels=7, temperature=0.8, seed=2, top_k=4),  # more than one row tile by itself
         dict(n=1, labels=0, temperature=1.3, seed=3, top_p=0.9, prefix=np.arange(40) % 16),
         dict(n=5, temperature=1.0, seed=1, forced={300: 15, 301: 0}),
     ]
