@@ -12,6 +12,7 @@ import torch
 import pixelar
 from pixelar.models import PixelMLP
 
+from . import serving
 from .data import DATASET_NAMES, DataSets
 
 SEED_RECIPE_SAMPLES = 5_000_000 * 20  # the seed trains on 5M (image, pixel) pairs for 20 epochs
@@ -195,7 +196,8 @@ class TrainingRun:
         try:
             self.start_held_out = pixelar.evaluate(self.model, self.dataset.held_out.subset(self.config.eval_images))
             self._draw(0)
-            self.result = pixelar.train(self.model, self.dataset, self.config, on_event=self._on_event, stop=self.stop)
+            self.result = pixelar.train(self.model, self.dataset, self.config, on_event=self._on_event, stop=self.stop,
+                                        yield_to=serving.BATCHER.idle)
         except Exception as error:  # reported to the user by the UI thread
             self.error = error
         finally:

@@ -18,6 +18,7 @@ from .inputs import whole_number
 from .layers import ChannelDropout, Dropout
 
 LR_SCHEDULES = ("constant", "cosine")
+YIELD_SECONDS = 2.0  # the longest a step waits for ``yield_to``
 
 
 @dataclass
@@ -91,12 +92,14 @@ def train(
     config: TrainConfig | None = None,
     on_event: Callable[[TrainEvent], None] | None = None,
     stop: threading.Event | None = None,
+    yield_to: threading.Event | None = None,
 ) -> TrainResult:
     """Train ``model`` in place on ``dataset.train`` and return what happened.
 
     ``on_event`` gets a ``TrainEvent`` at most every ``report_seconds`` and at each held-out check. Setting
     ``stop`` ends the run after the current step (well within a second); the model is left trained so far,
-    in eval mode, and the result says ``stopped``.
+    in eval mode, and the result says ``stopped``. While ``yield_to`` is cleared, each step waits for it (at
+    most ``YIELD_SECONDS``, so a run always moves on): a server lets requests go first this way.
     """
     config = config or TrainConfig()
     config.validate()
@@ -156,6 +159,8 @@ def train(
         if stop is not None and stop.is_set():
             stopped = True
             break
+        if yield_to is not None:
+            yield_to.wait(YIELD_SECONDS)
         position = step  # in steps; with a time budget, the share of the time used if that is further on
         if config.max_seconds is not None:
             position = max(step, (time.perf_counter() - start) / config.max_seconds * config.steps)

@@ -5,6 +5,7 @@ import torch
 
 from pixelar import TrainConfig, build_model, evaluate, load_checkpoint, load_dataset, read_metadata, sample, save_checkpoint, train
 from pixelar.checkpoints import run_metadata
+from pixelar import training as pixelar_training
 from helpers import tiny
 
 pytestmark = pytest.mark.slow  # trains models or a classifier
@@ -112,3 +113,16 @@ def test_a_time_budget_ends_the_run_with_the_schedule_annealed(mnist5k):
     assert 10 < result.steps < 10**6 and not result.stopped
     assert result.seconds >= 1.0
     assert result.history[-2].learning_rate < 0.1 * 1e-3  # the last steps ran at the end of the cosine
+
+
+def test_a_run_waits_between_steps_while_it_must_yield(mnist5k, monkeypatch):
+    monkeypatch.setattr(pixelar_training, "YIELD_SECONDS", 600.0)
+    go, results = threading.Event(), []
+    runner = threading.Thread(target=lambda: results.append(
+        train(tiny("v1", hidden=8), mnist5k, TrainConfig(steps=3, batch_size=16, eval_every=0, eval_images=2), yield_to=go)))
+    runner.start()
+    runner.join(timeout=1.0)
+    assert runner.is_alive() and not results  # waiting before its first step
+    go.set()
+    runner.join(timeout=120)
+    assert results[0].steps == 3
