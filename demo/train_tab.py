@@ -13,7 +13,7 @@ import pixelar
 from pixelar import render
 from pixelar.checkpoints import run_metadata
 
-from . import pictures
+from . import pictures, serving
 from .common import BuiltTab, check_whole, friendly
 from .data import DATASET_CHOICES, DataSets
 from .models import MODEL_ORDER, Workspace, model_title
@@ -182,8 +182,10 @@ def build_train_tab(data_sets: DataSets, session: gr.State, slot: TrainingSlot |
                 history += events
                 picture = samples_picture(*drawn[-1], list(data.class_names), run.model.conditional) if drawn else gr.skip()
                 line = status_line(plan.kind, data, history[-1]) if history else "Measuring the untrained model…"
+                # drawing the plot is the costliest update: skip it while others' samples are being computed
+                redraw = over or (bool(events) and serving.BATCHER.idle.is_set())
                 curves = pictures.loss_curves(history, run.start_held_out)
-                figure = pictures.loss_figure(curves, plan.config.steps) if history else gr.skip()
+                figure = pictures.loss_figure(curves, plan.config.steps) if history and redraw else gr.skip()
                 yield line, figure, picture, gr.skip()
             if run.error is not None:
                 raise run.error
