@@ -169,7 +169,8 @@ class GatedPixelCNN(nn.Module):
 class PixelCNNState:
     """Per-layer caches of one generation, channels last and zero padded as the convolutions see them.
 
-    ``x``, ``v[l]``: (n, pad + 28, pad + 28 + pad, C) whole maps (the vertical stack is computed a row at a time);
+    ``x``: (n, pad + 28, pad + 28 + pad, E+1) the embedded canvas; ``v[l]``: (n, ring, pad + 28 + pad, C) the
+    vertical stack's last ``ring`` rows (row r in slot r % ring; a row reads the rows up to 8 above it);
     ``h[l]``: (n, pad + 28, C) the current row of the horizontal stack; ``link[l]``: (n, 28, 2C) the current
     row's vertical-to-horizontal input plus biases.
     """
@@ -182,7 +183,9 @@ class PixelCNNState:
         width = p + IMAGE_SIZE + p
         self.x = torch.zeros(n, p + IMAGE_SIZE, width, c.token_dim + 1, device=device)
         self.x[:, p:, p : p + IMAGE_SIZE, -1] = 1.0  # the constant channel, inside the image only
-        self.v = [torch.zeros(n, p + IMAGE_SIZE, width, ch, device=device) for _ in range(c.layers + 1)]
+        # slots of rows above the image (r < 0) are ones not yet written, so zero, as the padding they stand for
+        self.ring = max(m.dilations) + 1
+        self.v = [torch.zeros(n, self.ring, width, ch, device=device) for _ in range(c.layers + 1)]
         self.h = [torch.zeros(n, p + IMAGE_SIZE, ch, device=device) for _ in range(c.layers + 1)]
         self.link = [torch.empty(n, IMAGE_SIZE, 2 * ch, device=device) for _ in range(c.layers + 1)]
         cls_in, cls_v, cls_h = m._class_biases(labels)
@@ -223,13 +226,14 @@ class PixelCNNState:
         cols = slice(p, p + IMAGE_SIZE)
         slab = self.x[:, p + i - FIRST_ROWS : p + i, p - FIRST_HALF_WIDTH : p + IMAGE_SIZE + FIRST_HALF_WIDTH]
         v = m.v_in(slab.permute(0, 3, 1, 2))[:, :, 0].transpose(1, 2) + self.cls_v_in  # (n, 28, C)
-        self.v[0][:, p + i, cols] = v
+        self.v[0][:, i % self.ring, cols] = v
         self.link[0] = (v @ self.w_link[0]).add_(self.link_bias[0]).add_(self.cls_h_in)  # (n, 28, C)
         for layer, d in enumerate(m.dilations):
             prev = self.v[layer]
-            slab = prev[:, p + i - d : p + i + 1 : d, p - d : p + IMAGE_SIZE + d].permute(0, 3, 1, 2)  # (n, C, 2, 28+2d)
+            rows = [(i - d) % self.ring, i % self.ring]
+            slab = prev[:, rows, p - d : p + IMAGE_SIZE + d].permute(0, 3, 1, 2)  # (n, C, 2, 28+2d)
             conv = m.v_conv[layer]
             a = F.conv2d(slab, conv.weight, conv.bias, dilation=(1, d)) + self.cls_v[layer]  # (n, 2C, 1, 28)
             v = v + m.v_out[layer](_gate(a, 1))[:, :, 0].transpose(1, 2)  # (n, 28, C)
-            self.v[layer + 1][:, p + i, cols] = v
+            self.v[layer + 1][:, i % self.ring, cols] = v
             self.link[layer + 1] = (v @ self.w_link[layer + 1]).add_(self.link_bias[layer + 1]).add_(self.cls_h[layer])

@@ -104,8 +104,9 @@ def test_v4_depends_on_the_class():
         assert not torch.equal(model.image_logits(tokens, torch.tensor([1, 1])), model.image_logits(tokens, torch.tensor([2, 2])))
 
 
-def test_cached_sampler_logits_equal_a_full_forward_pass_at_every_step():
-    model = tiny_v4()
+@pytest.mark.parametrize("dilation_cycle", [4, 1])
+def test_cached_sampler_logits_equal_a_full_forward_pass_at_every_step(dilation_cycle):
+    model = tiny_v4(dilation_cycle=dilation_cycle)
     trace = sample(model, 3, labels=[2, 7, 9], seed=1, prefix=np.arange(40) % 16, forced={100: 15, 500: 0})
     with torch.no_grad():
         full = model.image_logits(torch.from_numpy(trace.tokens), torch.from_numpy(trace.labels))
