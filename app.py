@@ -1,7 +1,8 @@
 """pixelar's teaching app: ``python app.py`` serves Generate, Step through, Explore and Train on http://localhost:7860.
 
 Options: ``--port`` (or GRADIO_SERVER_PORT), ``--host`` (or GRADIO_SERVER_NAME; 0.0.0.0 to serve a network),
-``--checkpoints`` (or PIXELAR_CHECKPOINTS; the folder of pretrained ``*.safetensors``), ``--data-root``.
+``--checkpoints`` (or PIXELAR_CHECKPOINTS; the folder of pretrained ``*.safetensors``), ``--data-root``,
+``--max-train-minutes`` (or PIXELAR_MAX_TRAIN_MINUTES; 0: no cap).
 """
 from __future__ import annotations
 
@@ -25,28 +26,47 @@ from demo.generate_tab import build_generate_tab
 from demo.models import Shelf, close_workspace
 from demo.step_tab import build_step_tab
 from demo.train_tab import build_train_tab
+from demo.training import DEFAULT_MAX_TRAIN_MINUTES, TrainingSlot
 
 HERE = Path(__file__).resolve().parent
-HEADER = """# pixelar: generating pixels one by one
-Small MLPs that draw handwritten digits one pixel at a time, each pixel chosen from 16 grey levels given the
-28 pixels before it. After the blog post *Generating Pixels One by One*."""
+HEADER = ("**pixelar** (after *Generating Pixels One by One*): small models draw digits one pixel at a time, each "
+          "one of 16 grey levels, from the pixels before it (V1–V3: the 28 just before; V4: all).")
 CSS = """
 .pixelated img, .pixelated canvas { image-rendering: pixelated; }
+#app-header { margin: 0 0 -6px 0; }
+#app-header p { font-size: 16px; margin: 0; }
+/* skipped checkpoint files: one line (the server log has the details), not a block that pushes the tabs down */
+#shelf-notice p { font-size: 14px; margin: 0; white-space: nowrap; overflow: hidden; text-overflow: ellipsis;
+  color: var(--color-accent); }
+.small-note, .small-note p { font-size: 15px; color: var(--body-text-color-subdued); }
+/* a result fits the projector's screen beside its controls */
+.result img { max-height: calc(100vh - 235px); object-fit: contain; }
+/* a model that ignores the class: its picker looks switched off */
+.class-picker:has(input:disabled) .wrap label { opacity: 0.4; text-decoration: line-through; }
+/* phones: every tab's name on screen (no "..." menu) */
+@media (max-width: 720px) {
+  .tab-wrapper .tab-container, .tab-container { flex-wrap: wrap !important; height: auto !important; overflow: visible !important; }
+  .tab-container button { padding: 4px 8px !important; }
+  #shelf-notice p { white-space: normal; }
+}
 """
 
 
-def build_app(checkpoints: str | Path, data_root: str | Path = "data") -> gr.Blocks:
-    """The whole app: one tab per ``demo`` module, sharing a per-session workspace and the checkpoint shelf."""
+def build_app(checkpoints: str | Path, data_root: str | Path = "data",
+              max_train_minutes: float | None = DEFAULT_MAX_TRAIN_MINUTES) -> gr.Blocks:
+    """The whole app: one tab per ``demo`` module, sharing a per-session workspace and the checkpoint shelf.
+    ``max_train_minutes``: the cap on one training run (None: none)."""
     shelf, data_sets = Shelf(checkpoints), DataSets(data_root)
     with gr.Blocks(title="pixelar: generating pixels one by one", delete_cache=(3600, 3600)) as app:
         session = gr.State(None, delete_callback=close_workspace)
-        gr.Markdown(HEADER)
+        gr.Markdown(HEADER, elem_id="app-header")
+        notice = gr.Markdown(elem_id="shelf-notice")
         with gr.Tabs():
             tabs = [
                 build_generate_tab(shelf, session),
                 build_step_tab(shelf, session),
                 build_explore_tab(shelf, data_sets, session),
-                build_train_tab(data_sets, session),
+                build_train_tab(data_sets, session, TrainingSlot(max_train_minutes)),
             ]
         pickers = [picker for tab in tabs for picker in tab.pickers]
         gr.on(
@@ -54,6 +74,7 @@ def build_app(checkpoints: str | Path, data_root: str | Path = "data") -> gr.Blo
             lambda workspace, *current: [refresh_picker(shelf, value, workspace) for value in current],
             inputs=[session, *pickers], outputs=pickers, api_visibility="private", queue=False,
         )
+        app.load(shelf.notice, outputs=notice, api_visibility="private", queue=False)  # files skipped, if any
     return app
 
 
@@ -68,11 +89,20 @@ def main() -> None:
                         help="folder of pretrained *.safetensors (default: PIXELAR_CHECKPOINTS or checkpoints/)")
     parser.add_argument("--data-root", default=env("PIXELAR_DATA", str(HERE / "data")),
                         help="where data sets are downloaded (default: PIXELAR_DATA or data/)")
+    parser.add_argument("--max-train-minutes", type=float,
+                        default=float(env("PIXELAR_MAX_TRAIN_MINUTES", DEFAULT_MAX_TRAIN_MINUTES)),
+                        help="stop a training run after this many minutes, keeping what it trained; 0: no cap "
+                             f"(default: PIXELAR_MAX_TRAIN_MINUTES or {DEFAULT_MAX_TRAIN_MINUTES:g})")
     args = parser.parse_args()
+    if not args.max_train_minutes >= 0:  # NaN too
+        parser.error(f"--max-train-minutes must be 0 (no cap) or more, got {args.max_train_minutes:g}")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    app = build_app(args.checkpoints, args.data_root)
+    app = build_app(args.checkpoints, args.data_root, args.max_train_minutes or None)
     app.queue(default_concurrency_limit=2)
-    app.launch(server_name=args.host, server_port=args.port, css=CSS, theme=gr.themes.Default(text_size="lg"), show_error=False)
+    # Sampling handlers mostly wait for the batcher (demo/serving.py): enough threads that a class's requests can
+    # all be waiting, and so merged, at once.
+    app.launch(server_name=args.host, server_port=args.port, css=CSS, theme=gr.themes.Default(text_size="lg"),
+               show_error=False, max_threads=100)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
-"""What the tabs share: input checks, the error wrapper that keeps stack traces out of the browser, and the
-controls for picking a model, a class, a temperature and a seed."""
+"""What the tabs share: input checks (each error names its field and the allowed range; nothing is clamped), the
+error wrapper that keeps stack traces out of the browser, and the sampler controls (model, class, temperature,
+top-k, top-p, seed) with their one validation path, ``SamplerControls.read``."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import html
 import inspect
@@ -23,6 +25,10 @@ MAX_SAMPLES = 64  # per Generate click: about 4 s for V3 on a 2-core CPU
 SEED_MAX = 2**31 - 1
 ALL_CLASSES = -1  # the class picker's "one of each, in turn"
 USER_ERRORS = (ValueError, pixelar.CheckpointError, pixelar.DataUnavailable)
+# Events that sample: they wait in ``serving``'s batcher, which merges concurrent requests into shared runs on one
+# worker thread, so many may wait at once (a class pressing Generate together becomes one run).
+SAMPLING = {"concurrency_id": "sampling", "concurrency_limit": 64}
+ERROR_SECONDS = 6  # a message stays this long (or until closed): long enough to read, short enough not to hide a view
 
 
 @dataclass
@@ -38,10 +44,10 @@ def user_message(error: Exception) -> gr.Error:
     if isinstance(error, gr.Error):
         return error
     if isinstance(error, USER_ERRORS):
-        return gr.Error(html.escape(str(error), quote=False), print_exception=False)
+        return gr.Error(html.escape(str(error), quote=False), duration=ERROR_SECONDS, print_exception=False)
     log.exception("unexpected error in an event handler")
     text = f"Something went wrong ({type(error).__name__}). The app is still running; please try again."
-    return gr.Error(text, print_exception=False)
+    return gr.Error(text, duration=ERROR_SECONDS, print_exception=False)
 
 
 def friendly(fn):
@@ -67,49 +73,85 @@ def friendly(fn):
     return function
 
 
+def _number(value, field: str, allowed: str):
+    """``value`` as a finite float, or a ValueError naming the field and its allowed range."""
+    if value is None or value == "":
+        raise ValueError(f"{field} must be {allowed}; the box is empty")
+    if isinstance(value, bool):
+        raise ValueError(f"{field} must be {allowed}, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{field} must be {allowed}, got {value!r}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{field} must be {allowed}, got {value!r}")
+    return number
+
+
+def check_whole(value, field: str, low: int, high: int) -> int:
+    """A whole number from ``low`` to ``high`` (an integral float is fine), or a ValueError that names the field
+    and the range. Nothing is rounded or clamped."""
+    allowed = f"a whole number from {low} to {high}"
+    if isinstance(value, str):
+        raise ValueError(f"{field} must be {allowed}, got {value!r}")
+    number = _number(value, field, allowed)
+    if not number.is_integer() or not low <= number <= high:
+        raise ValueError(f"{field} must be {allowed}, got {value!r}")
+    return int(number)
+
+
 def check_temperature(temperature) -> float:
     """A temperature from the allowed range, or a ValueError saying what is allowed."""
     low, high = TEMPERATURE_RANGE
-    try:
-        t = float(temperature)
-    except (TypeError, ValueError):
-        raise ValueError(f"temperature must be a number from {low} to {high}, got {temperature!r}") from None
-    if not (math.isfinite(t) and low <= t <= high):
-        raise ValueError(f"temperature must be from {low} to {high}, got {temperature!r}")
+    allowed = f"a number from {low:g} to {high:g}"
+    t = _number(temperature, "Temperature", allowed)
+    if not low <= t <= high:
+        raise ValueError(f"Temperature must be {allowed}, got {temperature!r}")
     return t
 
 
-def check_count(n) -> int:
-    """A number of samples from 1 to MAX_SAMPLES."""
-    if isinstance(n, float) and n.is_integer():
-        n = int(n)
-    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_SAMPLES:
-        raise ValueError(f"number of samples must be a whole number from 1 to {MAX_SAMPLES}, got {n!r}")
-    return n
+def check_count(n, high: int = MAX_SAMPLES, field: str = "Number of samples") -> int:
+    """A number of samples from 1 to ``high``."""
+    return check_whole(n, field, 1, high)
 
 
 def check_seed(seed) -> int | None:
-    """A seed from 0 to 2**31 - 1, or None (draw one)."""
+    """A seed from 0 to 2**31 - 1, or None (an empty box: draw one)."""
     if seed is None or seed == "":
         return None
-    if isinstance(seed, float) and seed.is_integer():
-        seed = int(seed)
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:
-        raise ValueError(f"seed must be a whole number from 0 to {SEED_MAX}, got {seed!r}")
-    return seed
+    return check_whole(seed, "Seed", 0, SEED_MAX)
+
+
+def check_top_k(top_k, k: int = 16) -> int | None:
+    """Top-k: 0 or empty (off), or a whole number from 1 to K."""
+    if top_k is None or top_k == "" or top_k == 0:
+        return None
+    if isinstance(top_k, str):
+        raise ValueError(f"Top-k must be 0 (off) or a whole number from 1 to {k}, got {top_k!r}")
+    try:
+        return check_whole(top_k, "Top-k", 1, k)
+    except ValueError:
+        raise ValueError(f"Top-k must be 0 (off) or a whole number from 1 to {k}, got {top_k!r}") from None
+
+
+def check_top_p(top_p) -> float | None:
+    """Top-p (nucleus): 1 or empty (off), or a number above 0 and below 1."""
+    if top_p is None or top_p == "":
+        return None
+    p = _number(top_p, "Top-p", "a number above 0 and at most 1 (1: off)")
+    if not 0 < p <= 1:
+        raise ValueError(f"Top-p must be a number above 0 and at most 1 (1: off), got {top_p!r}")
+    return None if p == 1 else p
 
 
 def check_class(model: pixelar.models.PixelMLP, digit, names: list[str]) -> int | None:
     """The class to condition on (None: one of each in turn). Models that ignore the class accept anything."""
     if not model.conditional:
         return None
-    if isinstance(digit, float) and digit.is_integer():
-        digit = int(digit)
     if digit is None or digit == ALL_CLASSES:
         return None
-    if isinstance(digit, bool) or not isinstance(digit, int) or not 0 <= digit < len(names):
-        raise ValueError(f"digit must be from 0 to {len(names) - 1} (or {ALL_CLASSES} for one of each), got {digit!r}")
-    return digit
+    field = "Digit" if tuple(names) == pixelar.data.DIGITS else "Class"
+    return check_whole(digit, field, 0, len(names) - 1)
 
 
 def fresh_seed() -> int:
@@ -122,7 +164,7 @@ def next_seed(seed, new_each_time: bool) -> int:
     return fresh_seed() if new_each_time or seed is None else seed
 
 
-# ---- controls shared by the Generate and Step-through tabs ----
+# ---- the sampler controls, shared by every tab that samples ----
 
 
 def model_picker(shelf: Shelf, elem_id: str | None = None) -> gr.Dropdown:
@@ -134,6 +176,7 @@ def model_picker(shelf: Shelf, elem_id: str | None = None) -> gr.Dropdown:
         info=None if shelf.shipped() else shelf.hint(),
         allow_custom_value=True,
         elem_id=elem_id,
+        elem_classes="model-picker",
     )
 
 
@@ -145,10 +188,13 @@ def refresh_picker(shelf: Shelf, current: str | None, workspace: Workspace | Non
     return gr.Dropdown(choices=choices, value=value, info=None if choices else shelf.hint())
 
 
-def class_picker(shelf: Shelf, with_all: bool = True) -> gr.Radio:
+def class_picker(shelf: Shelf, with_all: bool = True, label: str | None = None) -> gr.Radio:
     """The digit (class) to draw, fitted to the picker's first model; ``with_all``: offer "all, in turn"."""
     first = ALL_CLASSES if with_all else 0
-    return gr.Radio(**class_picker_props(shelf, shelf.default(None), None, first, with_all))
+    props = class_picker_props(shelf, shelf.default(None), None, first, with_all)
+    if label:
+        props["label"] = label
+    return gr.Radio(**props, elem_classes="class-picker")
 
 
 def class_picker_for(
@@ -175,18 +221,123 @@ def class_picker_props(shelf: Shelf, name: str | None, workspace: Workspace | No
     if model is None:
         return {**props, "interactive": False, "info": "Pick a model first."}
     if not model.conditional:
-        reason = f"{model.name.upper()} ignores the class: it is not class-conditional (only V3 is)."
+        reason = f"{model.name.upper()} ignores the class: it is not class-conditional."
         return {**props, "interactive": False, "info": reason}
     return {**props, "interactive": True, "info": None}
 
 
-def temperature_slider(info: str | None = None, elem_id: str | None = None) -> gr.Slider:
+def temperature_box(info: str | None = None, elem_id: str | None = None) -> gr.Number:
+    """Temperature as a number box: a value out of range is refused with a message, never clamped."""
     low, high = TEMPERATURE_RANGE
-    return gr.Slider(low, high, value=1.0, step=0.05, label="Temperature", info=info, elem_id=elem_id)
+    return gr.Number(value=1.0, step=0.05, label="Temperature", info=info or f"{low:g} to {high:g}",
+                     elem_id=elem_id, min_width=80)
 
 
 def seed_controls() -> tuple[gr.Number, gr.Checkbox]:
     """A seed box (always showing the seed used, so a result can be repeated) and a "new seed each time" box."""
-    seed = gr.Number(value=fresh_seed(), label="Seed", precision=0, minimum=0, maximum=SEED_MAX, min_width=120)
+    seed = gr.Number(value=fresh_seed(), label="Seed", info=f"0 to {SEED_MAX}", min_width=120, elem_classes="seed-box")
     new_each_time = gr.Checkbox(value=True, label="New seed each time", info="Untick to repeat a result.")
     return seed, new_each_time
+
+
+@dataclass
+class Settings:
+    """Checked sampler settings: the model and everything ``serving.sample`` needs besides ``n``."""
+
+    name: str
+    model: pixelar.models.PixelMLP
+    class_names: list[str]
+    label: int | None  # None: one of each in turn (or a model that ignores the class)
+    temperature: float
+    top_k: int | None
+    top_p: float | None
+    seed: int
+
+    def sample_kwargs(self) -> dict:
+        return {"labels": self.label, "temperature": self.temperature, "seed": self.seed,
+                "top_k": self.top_k, "top_p": self.top_p}
+
+    def class_name(self, label: int) -> str | None:
+        return self.class_names[label] if self.model.conditional else None
+
+    def describe(self) -> str:
+        """``temperature 1, top-k 5, seed 42``."""
+        parts = [f"temperature **{self.temperature:g}**"]
+        if self.top_k is not None:
+            parts.append(f"top-k **{self.top_k}**")
+        if self.top_p is not None:
+            parts.append(f"top-p **{self.top_p:g}**")
+        return ", ".join(parts + [f"seed **{self.seed}**"])
+
+
+@dataclass
+class SamplerControls:
+    """Model, class, temperature, top-k, top-p and seed: built, wired (model -> class picker) and checked in one
+    place. ``inputs`` feed ``read``, the one validation path."""
+
+    shelf: Shelf
+    model: gr.Dropdown
+    digit: gr.Radio
+    temperature: gr.Number | None
+    top_k: gr.Number | None
+    top_p: gr.Number | None
+    seed: gr.Number
+    new_seed: gr.Checkbox
+    with_all: bool
+
+    @property
+    def inputs(self) -> list:
+        boxes = [self.model, self.digit, self.temperature, self.top_k, self.top_p, self.seed, self.new_seed]
+        return [box for box in boxes if box is not None]
+
+    def read(self, workspace: Workspace | None, *values) -> Settings:
+        """Check the controls' values (in ``inputs`` order) and draw the seed: ``Settings`` or a ValueError that
+        names the field and its allowed range."""
+        it = iter(values)
+        name, digit = next(it), next(it)
+        t = next(it) if self.temperature is not None else 1.0
+        top_k = next(it) if self.top_k is not None else None
+        top_p = next(it) if self.top_p is not None else None
+        seed, new_each_time = next(it), next(it)
+        temperature, seed_value = check_temperature(t), check_seed(seed)
+        top_p = check_top_p(top_p)
+        model = self.shelf.get(name, workspace)
+        names = self.shelf.class_names(model)
+        return Settings(
+            name=name, model=model, class_names=names, label=check_class(model, digit, names),
+            temperature=temperature, top_k=check_top_k(top_k, model.k), top_p=top_p,
+            seed=fresh_seed() if new_each_time or seed_value is None else seed_value,
+        )
+
+
+def sampler_controls(
+    shelf: Shelf, session: gr.State, *, with_all: bool = True, temperature: bool = True, nucleus: bool = True,
+    model: gr.Dropdown | None = None, class_label: str | None = None, temperature_info: str | None = None,
+    after_class=None, settings_label: str | None = None,
+) -> SamplerControls:
+    """Build the sampler controls in the current layout and refit the class picker whenever the model changes.
+    ``model``: a model picker built elsewhere in the tab (default: one built here, first). ``after_class``: called
+    to build more of the layout between the class picker and the other controls. ``settings_label``: fold
+    temperature, top-k, top-p and seed into a closed accordion of that name (to save height)."""
+    model = model or model_picker(shelf)
+    digit = class_picker(shelf, with_all=with_all, label=class_label)
+    if after_class is not None:
+        after_class()  # e.g. the tab's main buttons, high on a projector's screen
+    t_box = k_box = p_box = None
+    with gr.Accordion(settings_label, open=False) if settings_label else contextlib.nullcontext():
+        if temperature or nucleus:
+            with gr.Row():
+                if temperature:
+                    t_box = temperature_box(temperature_info)
+                if nucleus:
+                    k_box = gr.Number(value=0, label="Top-k", info="0 (off) to 16", min_width=80, elem_classes="top-k")
+                    p_box = gr.Number(value=1, label="Top-p", info="0 to 1 (1: off)", step=0.05, min_width=80,
+                                      elem_classes="top-p")
+        with gr.Row():
+            seed, new_seed = seed_controls()
+    controls = SamplerControls(shelf, model, digit, t_box, k_box, p_box, seed, new_seed, with_all)
+    model.change(
+        lambda name, current, workspace: class_picker_for(shelf, name, workspace, current, with_all=with_all),
+        inputs=[model, digit, session], outputs=[digit], api_visibility="private", queue=False,
+    )
+    return controls

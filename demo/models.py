@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pixelar
 from pixelar.data import DIGITS
+from pixelar.fidelity import is_classifier_file
 from pixelar.models import PixelMLP
 
 log = logging.getLogger(__name__)
@@ -68,39 +69,55 @@ class Shelf:
     """The pretrained checkpoints in one folder (``*.safetensors``), plus each session's own models.
 
     The folder is re-read whenever a picker is refreshed, so a checkpoint written while the app runs shows up
-    without a restart. Weights load on first use and reload when the file changes; loaded models are shared by
-    all sessions and only ever read.
+    without a restart. Every file is loaded and checked when first seen (and again when it changes): a bad one
+    is skipped with a log line and a notice on the page, so it never reaches a picker. Loaded models are shared
+    by all sessions and only ever read.
     """
 
     def __init__(self, folder: str | Path):
         self.folder = Path(folder)
-        self._metadata: dict[Path, tuple[float, dict | None]] = {}  # None: not a pixelar model (logged once)
-        self._models: dict[Path, tuple[float, PixelMLP]] = {}
+        self._entries: dict[Path, tuple[float, PixelMLP | None, str | None]] = {}  # mtime, model, why refused
         self._lock = threading.Lock()
 
     def shipped(self) -> dict[str, dict]:
-        """Readable checkpoints by file stem, V1, V2, V3 first: ``{"v3": metadata, ...}``."""
-        found = {}
-        for path in sorted(self.folder.glob("*.safetensors")):
-            info = self._read_metadata(path)
-            if info is not None:
-                found[path.stem] = info
+        """Checkpoints that load, by file stem, V1, V2, V3 first: ``{"v3": metadata, ...}``."""
+        found = {path.stem: model.metadata | {"model": model.name} for path, model in self._scan().items()}
         return dict(sorted(found.items(), key=lambda item: (item[0] not in MODEL_ORDER, item[0])))
 
-    def _read_metadata(self, path: Path) -> dict | None:
-        try:
-            mtime = path.stat().st_mtime
-        except OSError:
-            return None
-        cached = self._metadata.get(path)
-        if cached is None or cached[0] != mtime:
-            try:
-                info = pixelar.read_metadata(path)
-            except pixelar.CheckpointError as error:
-                log.warning("not offering %s: %s", path, error)
-                info = None
-            self._metadata[path] = (mtime, info)
-        return self._metadata[path][1]
+    def refused(self) -> dict[str, str]:
+        """Files in the folder that were skipped, and why: ``{"broken.safetensors": "reason"}``."""
+        self._scan()
+        with self._lock:
+            return {path.name: error for path, (_, _, error) in sorted(self._entries.items()) if error}
+
+    def notice(self) -> str:
+        """A line for the page about skipped files ("" when there are none)."""
+        refused = self.refused()
+        if not refused:
+            return ""
+        names = ", ".join(refused)
+        return f"Skipped {len(refused)} file(s) in {self.folder.name}/ that are not usable pixelar checkpoints: {names}. See the server log for why."
+
+    def _scan(self) -> dict[Path, PixelMLP]:
+        """Load every ``*.safetensors`` in the folder that changed since the last look; a bad file is logged once
+        and skipped, never fatal."""
+        with self._lock:
+            paths = [p for p in sorted(self.folder.glob("*.safetensors")) if not is_classifier_file(p)]
+            for gone in set(self._entries) - set(paths):
+                del self._entries[gone]
+            for path in paths:
+                try:
+                    mtime = path.stat().st_mtime
+                except OSError:
+                    continue
+                if path in self._entries and self._entries[path][0] == mtime:
+                    continue
+                try:
+                    self._entries[path] = (mtime, pixelar.load_checkpoint(path), None)
+                except pixelar.CheckpointError as error:
+                    log.warning("skipping %s: %s", path, error)
+                    self._entries[path] = (mtime, None, str(error))
+            return {path: model for path, (_, model, _) in self._entries.items() if model is not None}
 
     def choices(self, workspace: Workspace | None) -> list[tuple[str, str]]:
         """(label, name) pairs for a model picker: the shipped models, then this session's."""
@@ -120,14 +137,9 @@ class Shelf:
             raise ValueError("choose a model" if self.choices(workspace) else self.hint())
         if workspace is not None and name in workspace.models:
             return workspace.models[name]
-        if name in self.shipped():
-            path = self.folder / f"{name}.safetensors"
-            with self._lock:
-                mtime = path.stat().st_mtime
-                cached = self._models.get(path)
-                if cached is None or cached[0] != mtime:
-                    self._models[path] = (mtime, pixelar.load_checkpoint(path))
-                return self._models[path][1]
+        loaded = {path.stem: model for path, model in self._scan().items()}
+        if name in loaded:
+            return loaded[name]
         known = [n for _, n in self.choices(workspace)]
         if not known:
             raise ValueError(f"unknown model {name!r}: there are no models yet. {self.hint()}")

@@ -8,12 +8,13 @@ from __future__ import annotations
 import threading
 
 import gradio as gr
-import pandas as pd
 
 import pixelar
-from pixelar import render, stepview
+from pixelar import render
+from pixelar.checkpoints import run_metadata
 
-from .common import BuiltTab, friendly
+from . import pictures
+from .common import BuiltTab, check_whole, friendly
 from .data import DATASET_CHOICES, DataSets
 from .models import MODEL_ORDER, Workspace, model_title
 from .tour import guided_tour
@@ -24,17 +25,27 @@ from .training import (
     Plan,
     Throughput,
     TrainingRun,
+    TrainingSlot,
     budget_choices,
     format_seconds,
 )
 
 UPDATE_SECONDS = 1.0  # the page hears from a run at least this often
+MAX_STEPS, MAX_BATCH = 10**6, 8192
+REPRESENTATIVE_SECONDS = 30  # shorter runs do not replace the measured speed behind the presets' estimates
 INTRO = (
     "Train a model here and watch it learn. Loss is in **bits per pixel**: 4.0 is a uniform guess over 16 bins; "
     "lower is better. Stop any time: nothing trained so far is lost. The model then appears in the Generate and "
     "Step-through pickers (for you only) and can be downloaded."
 )
 WAITING = "**Waiting for another user's training to finish**; yours starts right after."
+
+
+def waiting_line(ahead: int, slot: TrainingSlot) -> str:
+    """Where a run waiting for the server's training slot stands."""
+    runs = f"{ahead} run{'s' * (ahead != 1)} ahead of yours"
+    cap = f", each at most {slot.max_minutes:g} minutes" if slot.max_minutes else ""
+    return f"**Waiting for another user's training to finish**: {runs}{cap}. Yours starts right after; Stop leaves the line."
 
 
 def status_line(kind: str, dataset: pixelar.Dataset, event: pixelar.TrainEvent) -> str:
@@ -57,124 +68,113 @@ def samples_picture(step: int, trace: pixelar.Trace, names: list[str], condition
     return gr.Image(picture, label=f"Samples at step {step:,} (temperature 1, seed 0: the same dice every time)")
 
 
-def build_train_tab(data_sets: DataSets, session: gr.State) -> BuiltTab:
-    """The Train tab and its events."""
-    return TrainTab(data_sets).build(session)
+def build_train_tab(data_sets: DataSets, session: gr.State, slot: TrainingSlot | None = None) -> BuiltTab:
+    """The Train tab and its events. The server's measured training speed and its one training slot (first come,
+    first served, each run capped at ``slot.max_minutes``) are shared by every session."""
+    throughput = Throughput(data_sets)
+    slot = slot or TrainingSlot()
+    busy = threading.Event()  # set while a run trains (its speed is then not measured fairly)
 
-
-class TrainTab:
-    """The tab's server-side state (data sets, measured speed, whether a run is training) and its handlers."""
-
-    def __init__(self, data_sets: DataSets):
-        self.data_sets = data_sets
-        self.throughput = Throughput(data_sets)
-        self.busy = threading.Event()  # set while a run trains; others are told why they wait
-
-    def build(self, session: gr.State) -> BuiltTab:
-        with gr.Tab("Train") as tab:
-            gr.Markdown(INTRO)
-            guided_tour("train")
-            with gr.Row():
-                with gr.Column(scale=1, min_width=340):
-                    kind = gr.Radio([(model_title(k), k) for k in MODEL_ORDER], value="v3", label="Model")
-                    dataset = gr.Dropdown(DATASET_CHOICES, value="mnist-5k", label="Data set")
-                    data_info = gr.Markdown()
-                    budget = gr.Radio(budget_choices(None), value="quick", label="Budget",
-                                      info="Times are measured on this server (more with held-out checks).")
-                    budget_info = gr.Markdown()
-                    with gr.Accordion("Steps, batch size, learning rate", open=False):
-                        steps = gr.Number(BUDGETS["quick"].steps, label="Steps", precision=0, minimum=1, maximum=10**6)
-                        batch_size = gr.Number(BUDGETS["quick"].batch_size, label="Batch size ((image, pixel) pairs per step)",
-                                               precision=0, minimum=1, maximum=8192)
-                        learning_rate = gr.Number(1e-3, label="Learning rate (AdamW)", minimum=1e-6, maximum=1.0, step=1e-4)
-                    confirm = gr.Checkbox(False, label="Yes, I want to start a run this long", visible=False)
-                    with gr.Row():
-                        start = gr.Button("Start training", variant="primary", size="lg")
-                        stop = gr.Button("Stop", variant="stop", size="lg")
-                with gr.Column(scale=2):
-                    status = gr.Markdown("Not training.", elem_id="train-status")
-                    plot = gr.LinePlot(
-                        None, x="step", y="bits per pixel", color="curve", title="Loss (bits per pixel)", height=360,
-                        color_map={"training": "#4c78a8", "held-out": "#f58518"}, elem_id="train-plot",
-                    )
+    with gr.Tab("Train", elem_id="tab-train") as tab:
+        with gr.Row(elem_classes="tab-body"):
+            with gr.Column(scale=1, min_width=340, elem_classes="controls"):
+                kind = gr.Radio([(k.upper(), k) for k in MODEL_ORDER], value="v3", label="Model",
+                                info=" · ".join(model_title(k) for k in MODEL_ORDER), elem_id="train-model")
+                dataset = gr.Dropdown(DATASET_CHOICES, value="mnist-5k", label="Data set")
+                data_info = gr.Markdown()
+                confirm = gr.Checkbox(False, label="Yes, I want to start a run this long", visible=False)
+                with gr.Row():
+                    start = gr.Button("Start training", variant="primary", size="lg", elem_id="train-start")
+                    stop = gr.Button("Stop", variant="stop", size="lg", interactive=False, elem_id="train-stop")
+                budget = gr.Radio(budget_choices(None), value="quick", label="Budget",
+                                  info="Times are measured on this server (more with held-out checks).")
+                budget_info = gr.Markdown()
+                with gr.Accordion("Steps, batch size, learning rate", open=False):
+                    steps = gr.Number(BUDGETS["quick"].steps, label="Steps", info=f"1 to {MAX_STEPS:,}")
+                    batch_size = gr.Number(BUDGETS["quick"].batch_size, label="Batch size ((image, pixel) pairs per step)",
+                                           info=f"1 to {MAX_BATCH:,}")
+                    learning_rate = gr.Number(1e-3, label="Learning rate (AdamW)", step=1e-4, info="above 0, at most 1")
+                gr.Markdown(INTRO, elem_classes="small-note")
+                guided_tour("train")
+            with gr.Column(scale=2, min_width=320):
+                status = gr.Markdown("Not training.", elem_id="train-status")
+                with gr.Row():
+                    plot = gr.Plot(label="Loss, bits per pixel (log scale): training line, held-out dots",
+                                   elem_id="train-plot", min_width=320, scale=3)
                     samples = gr.Image(label="Samples at each held-out check", type="pil", format="png",
-                                       interactive=False, elem_classes="pixelated", height=300, elem_id="train-samples")
-                    download = gr.DownloadButton("Download the trained model (.safetensors)", value=None, interactive=False)
-            plan = gr.State(None)
+                                       interactive=False, elem_classes="pixelated", elem_id="train-samples",
+                                       min_width=200, scale=2)
+                download = gr.DownloadButton("Download the trained model (.safetensors)", value=None, interactive=False)
+        plan = gr.State(None)
 
-        private = {"api_visibility": "private"}
-        estimate = [budget, budget_info, confirm]
-        tab.select(self.on_open, [kind, steps, batch_size, dataset], [*estimate, data_info], **private)
-        budget.input(self.on_budget, [budget], [steps, batch_size], queue=False, **private)
-        gr.on([kind.change, steps.change, batch_size.change], self.describe_budget, [kind, steps, batch_size], estimate,
-              trigger_mode="always_last", **private)
-        dataset.change(self.describe_data, [dataset], [data_info], concurrency_id="data", **private)
-        start.click(
-            self.on_start, [kind, dataset, steps, batch_size, learning_rate, confirm, session],
-            [plan, session, status, download], concurrency_limit=None, **private,
-        ).success(
-            self.run, [plan, session], [status, plot, samples, download],
-            concurrency_limit=1, concurrency_id="training",
-            show_progress="minimal", show_progress_on=[plot, samples],  # the status line stays readable while queued
-            **private,
-        )
-        stop.click(self.on_stop, [session], [status], queue=False, **private)
-        return BuiltTab(tab)
 
     @friendly
-    def on_open(self, kind, steps, batch_size, dataset):
-        return (*self.describe_budget(kind, steps, batch_size), self.describe_data(dataset))
+    def on_open(kind, steps, batch_size, dataset):
+        return (*describe_budget(kind, steps, batch_size), describe_data(dataset))
 
-    @staticmethod
     def on_budget(key):
         return BUDGETS[key].steps, BUDGETS[key].batch_size
 
     @friendly
-    def describe_budget(self, kind, steps, batch_size):
+    def describe_budget(kind, steps, batch_size):
         """The presets' and this run's expected times from the measured samples/s, and the long-run box."""
-        rate = self.throughput.rate(kind, self.busy.is_set())
+        rate = throughput.rate(kind, busy.is_set())
         if rate is None:
             text = "Expected times appear when the server is not training."
             return gr.Radio(budget_choices(None)), text, gr.Checkbox(visible=False)
-        expected = (steps or 0) * (batch_size or 0) / rate
+        if not all(isinstance(v, (int, float)) and v > 0 for v in (steps, batch_size)):
+            return gr.skip(), "Enter steps and a batch size to see the expected time.", gr.skip()
+        expected = steps * batch_size / rate
         text = (
             f"This run: {int(steps or 0):,} steps × {int(batch_size or 0)} samples ≈ **{format_seconds(expected)}** "
             f"at the **{rate:,.0f} samples/s** measured here for {kind.upper()}."
         )
+        if slot.max_minutes and expected > slot.max_minutes * 60:
+            text += f" This server stops a run after **{slot.max_minutes:g} minutes**, keeping what it trained."
         return gr.Radio(budget_choices(rate)), text, gr.Checkbox(visible=expected > LONG_RUN_SECONDS, value=False)
 
     @friendly
-    def describe_data(self, name):
-        loaded, notice = self.data_sets.load(name)
+    def describe_data(name):
+        loaded, notice = data_sets.load(name)
         return f"Note: {notice}\n\nUsing {loaded.describe()}." if notice else f"Using {loaded.describe()}."
 
     @friendly
-    def on_start(self, kind, dataset, steps, batch_size, learning_rate, confirmed, workspace: Workspace | None):
-        plan = Plan.check(kind, dataset, steps, batch_size, learning_rate)
-        if self.throughput.expected_seconds(plan) > LONG_RUN_SECONDS and not confirmed:
+    def on_start(kind, dataset, steps, batch_size, learning_rate, confirmed, workspace: Workspace | None):
+        steps, batch_size = check_whole(steps, "Steps", 1, MAX_STEPS), check_whole(batch_size, "Batch size", 1, MAX_BATCH)
+        if learning_rate is None or learning_rate == "" or not 0 < float(learning_rate) <= 1:
+            raise ValueError(f"Learning rate must be a number above 0 and at most 1, got {learning_rate!r}")
+        plan = Plan.check(kind, dataset, steps, batch_size, float(learning_rate))
+        if throughput.expected_seconds(plan) > LONG_RUN_SECONDS and not confirmed:
             raise gr.Error("This run would take over 30 minutes: tick the box above Start to confirm.", print_exception=False)
         workspace = workspace or Workspace()
         if workspace.stop is not None and not workspace.stop.is_set():
             raise gr.Error("Your training run is still going (or waiting): stop it first.", print_exception=False)
         workspace.stop = threading.Event()
-        return plan, workspace, WAITING if self.busy.is_set() else "Starting…", gr.DownloadButton(interactive=False)
+        status = WAITING if slot.waiting() else "Starting…"
+        return plan, workspace, status, gr.DownloadButton(interactive=False), gr.Button(interactive=True)
 
     @friendly
-    def run(self, plan: Plan | None, workspace: Workspace):
+    def train_run(plan: Plan | None, workspace: Workspace):
         """Train in a background thread and stream its progress: (status, loss plot, samples, download)."""
         if plan is None:
             return
         if workspace.stop.is_set():
             yield "Stopped before it started.", gr.skip(), gr.skip(), gr.skip()
             return
-        run = None
-        self.busy.set()  # the "training" concurrency group lets one run in at a time; this only tells the others
+        run, ticket = None, object()
+        for ahead in slot.wait(ticket, workspace.stop):  # one run at a time; the others hear their place in line
+            yield waiting_line(ahead, slot), gr.skip(), gr.skip(), gr.skip()
+        if workspace.stop.is_set():
+            yield "Stopped before it started.", gr.skip(), gr.skip(), gr.skip()
+            return
+        busy.set()
         try:
             yield "Loading the data set…", gr.skip(), gr.skip(), gr.skip()
-            data, notice = self.data_sets.load(plan.dataset)
+            data, notice = data_sets.load(plan.dataset)
             if notice:
                 gr.Warning(notice)
-            run = TrainingRun(pixelar.build_model(plan.kind), data, plan.config, workspace.stop)
+            cap = slot.max_minutes * 60 if slot.max_minutes else None
+            run = TrainingRun(pixelar.build_model(plan.kind), data, plan.config, workspace.stop, max_seconds=cap)
             run.start()
             history, over = [], False
             while not over:
@@ -182,12 +182,12 @@ class TrainTab:
                 history += events
                 picture = samples_picture(*drawn[-1], list(data.class_names), run.model.conditional) if drawn else gr.skip()
                 line = status_line(plan.kind, data, history[-1]) if history else "Measuring the untrained model…"
-                # the plot fixes its colours at the first data it gets: send both curves from the start
-                curves = pd.DataFrame(stepview.loss_curves(history, run.start_held_out)) if history else gr.skip()
-                yield line, curves, picture, gr.skip()
+                curves = pictures.loss_curves(history, run.start_held_out)
+                figure = pictures.loss_figure(curves, plan.config.steps) if history else gr.skip()
+                yield line, figure, picture, gr.skip()
             if run.error is not None:
                 raise run.error
-            text, path = self.finish(plan, data, run, workspace)
+            text, path = finish(plan, data, run, workspace)
             if notice:
                 text += f"\n\nNote: {notice}"
             yield text, gr.skip(), gr.skip(), gr.DownloadButton(value=str(path), interactive=True) if path else gr.skip()
@@ -195,32 +195,50 @@ class TrainTab:
             workspace.stop.set()  # marks the session idle; ends the thread if the page was closed mid-run
             if run is not None:
                 run.thread.join()
-            self.busy.clear()
+            busy.clear()
+            slot.leave(ticket)
 
-    def finish(self, plan: Plan, data: pixelar.Dataset, run: TrainingRun, workspace: Workspace):
+    def finish(plan: Plan, data: pixelar.Dataset, run: TrainingRun, workspace: Workspace):
         """Keep the trained model in the session and save it as a checkpoint: (what happened, its path)."""
         result, model = run.result, run.model
         if result.steps == 0:
             return "Stopped before the first step: nothing to keep.", None
-        self.throughput.record(plan.kind, plan.config.batch_size, result.samples_seen / result.seconds)
+        if result.seconds >= REPRESENTATIVE_SECONDS:
+            throughput.record(plan.kind, plan.config.batch_size, result.samples_seen / result.seconds)
         name = workspace.add(model)
-        path = pixelar.save_checkpoint(
-            model, workspace.folder / f"{name}.safetensors", dataset=data.name, class_names=list(data.class_names),
-            steps=result.steps, samples_seen=result.samples_seen, train_seconds=round(result.seconds, 1),
-            device=result.device, held_out_nll=round(result.held_out_nll, 4), held_out_images=CHECK_IMAGES,
-            batch_size=plan.config.batch_size, learning_rate=plan.config.learning_rate or model.learning_rate,
-            lr_schedule=plan.config.lr_schedule, seed=plan.config.seed, stopped_early=result.stopped,
-        )
+        metadata = run_metadata(model, result, plan.config, data, result.held_out_nll, CHECK_IMAGES)
+        path = pixelar.save_checkpoint(model, workspace.folder / f"{name}.safetensors", **metadata)
+        how = f"Stopped at this server's cap of {slot.max_minutes:g} minutes" if run.capped else (
+            "Stopped" if result.stopped else "Done")
         text = (
-            f"**{'Stopped' if result.stopped else 'Done'}** after {result.steps:,} steps ({result.samples_seen:,} "
+            f"**{how}** after {result.steps:,} steps ({result.samples_seen:,} "
             f"samples in {format_seconds(result.seconds)} on {result.device}). Held-out loss "
             f"**{result.held_out_nll:.3f} bits/pixel**. **{name}** is ready in Generate and Step through."
         )
         return text, path
 
-    @staticmethod
     def on_stop(workspace: Workspace | None):
         if workspace is None or workspace.stop is None or workspace.stop.is_set():
             return gr.skip()
         workspace.stop.set()
         return "Stopping after this step; everything trained so far is kept…"
+
+    private = {"api_visibility": "private"}
+    estimate = [budget, budget_info, confirm]
+    tab.select(on_open, [kind, steps, batch_size, dataset], [*estimate, data_info], **private)
+    budget.input(on_budget, [budget], [steps, batch_size], queue=False, **private)
+    gr.on([kind.change, steps.change, batch_size.change], describe_budget, [kind, steps, batch_size], estimate,
+          trigger_mode="always_last", **private)
+    dataset.change(describe_data, [dataset], [data_info], concurrency_id="data", **private)
+    start.click(
+        on_start, [kind, dataset, steps, batch_size, learning_rate, confirm, session],
+        [plan, session, status, download, stop], concurrency_limit=None, show_progress_on=[status], **private,
+    ).success(
+        train_run, [plan, session], [status, plot, samples, download],
+        concurrency_limit=None,  # the training slot, not the queue, lets one run in at a time and says who is next
+        show_progress="minimal", show_progress_on=[plot, samples],  # the status line stays readable while waiting
+        **private,
+    ).then(lambda: gr.Button(interactive=False), outputs=[stop], queue=False, **private)
+    stop.click(on_stop, [session], [status], queue=False, **private)
+    return BuiltTab(tab)
+

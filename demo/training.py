@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
+
+import torch
 
 import pixelar
 from pixelar.models import PixelMLP
@@ -15,6 +18,8 @@ SEED_RECIPE_SAMPLES = 5_000_000 * 20  # the seed trains on 5M (image, pixel) pai
 LONG_RUN_SECONDS = 30 * 60  # longer runs need a tick in the confirmation box
 ASSUMED_RATE = 13_000  # samples/s for that check until this server has measured its own (2 CPU cores: ~10-13k)
 CHECK_IMAGES = 20  # held-out images per check during a run (and for the final figure)
+DEFAULT_MAX_TRAIN_MINUTES = 20.0  # a shared server's cap on one run; --max-train-minutes / PIXELAR_MAX_TRAIN_MINUTES
+TRAINING_THREADS = 1  # one core for training, one for requests (demo/serving.py), on a 2-core server
 SAMPLES_AT_CHECK = 10  # images drawn at each held-out check (one of each class for V3)
 
 
@@ -115,19 +120,76 @@ class Throughput:
             self.rates[kind] = rate
 
 
-class TrainingRun:
-    """``pixelar.train`` in a background thread. Its events, and a few samples at each held-out check, go into
-    a queue that the UI drains; ``stop`` ends it within a step with everything trained so far kept."""
+class TrainingSlot:
+    """The server's one training run: first come, first served, each run stopped at ``max_minutes`` (None: no cap).
 
-    def __init__(self, model: PixelMLP, dataset: pixelar.Dataset, config: pixelar.TrainConfig, stop: threading.Event):
+    A shared server has one slot so that training never takes more than its one core (see ``demo/serving.py``);
+    the cap keeps one user from holding it for hours while a class waits.
+    """
+
+    def __init__(self, max_minutes: float | None = DEFAULT_MAX_TRAIN_MINUTES):
+        if max_minutes is not None and not max_minutes > 0:
+            raise ValueError(f"the training cap must be a positive number of minutes, got {max_minutes!r}")
+        self.max_minutes = max_minutes
+        self._line: list[object] = []  # tickets; the first one holds the slot
+        self._changed = threading.Condition()
+
+    def wait(self, ticket: object, stop: threading.Event, poll_seconds: float = 0.5) -> Iterator[int]:
+        """Join the line and yield how many runs are ahead (the running one included) whenever that changes, until
+        ``ticket`` holds the slot. If ``stop`` is set, or the caller stops listening, the ticket leaves the line."""
+        with self._changed:
+            self._line.append(ticket)
+        holding, last = False, None
+        try:
+            while not stop.is_set():
+                with self._changed:
+                    ahead = self._line.index(ticket)
+                    if ahead == 0:
+                        holding = True
+                        return
+                    if ahead == last:
+                        self._changed.wait(poll_seconds)
+                        continue
+                last = ahead
+                yield ahead
+        finally:
+            if not holding:
+                self.leave(ticket)
+
+    def holds(self, ticket: object) -> bool:
+        with self._changed:
+            return bool(self._line) and self._line[0] is ticket
+
+    def leave(self, ticket: object) -> None:
+        """Give up the slot or a place in the line."""
+        with self._changed:
+            if ticket in self._line:
+                self._line.remove(ticket)
+            self._changed.notify_all()
+
+    def waiting(self) -> int:
+        """Runs in the line, the running one included."""
+        with self._changed:
+            return len(self._line)
+
+
+class TrainingRun:
+    """``pixelar.train`` in a background thread with one compute thread. Its events, and a few samples at each
+    held-out check, go into a queue that the UI drains; ``stop`` ends it within a step with everything trained so
+    far kept, and so does reaching ``max_seconds`` (then ``capped`` is set)."""
+
+    def __init__(self, model: PixelMLP, dataset: pixelar.Dataset, config: pixelar.TrainConfig, stop: threading.Event,
+                 max_seconds: float | None = None):
         self.model, self.dataset, self.config, self.stop = model, dataset, config, stop
         self.updates: queue.Queue = queue.Queue()
         self.start_held_out: float | None = None  # the untrained model's held-out loss: the plot's first point
         self.result: pixelar.TrainResult | None = None
         self.error: Exception | None = None
+        self.max_seconds, self.capped = max_seconds, False
         self.thread = threading.Thread(target=self._run, name="pixelar-training", daemon=True)
 
     def _run(self) -> None:
+        torch.set_num_threads(TRAINING_THREADS)
         try:
             self.start_held_out = pixelar.evaluate(self.model, self.dataset.held_out.subset(self.config.eval_images))
             self._draw(0)
@@ -139,6 +201,9 @@ class TrainingRun:
 
     def _on_event(self, event: pixelar.TrainEvent) -> None:
         self.updates.put(event)
+        if self.max_seconds is not None and event.elapsed_seconds >= self.max_seconds and not self.stop.is_set():
+            self.capped = True  # the cap counts training time; the step in progress finishes and is kept
+            self.stop.set()
         if event.held_out_nll is not None:
             self._draw(event.step)
 

@@ -4,7 +4,7 @@ The Python API in one screen::
 
     import pixelar
     model = pixelar.load_checkpoint("checkpoints/v3.safetensors")
-    trace = pixelar.sample(model, 16, labels=7, temperature=1.0, seed=0)
+    trace = pixelar.sample(model, 16, labels=7, temperature=1.0, seed=0)   # precision="auto": bf16 where native
     trace.tokens        # (16, 784) chosen intensity bins, raster order
     trace.entropy       # (16, 784) bits, per step
     pixelar.influence(model, trace.tokens[0], 7, step=300)   # (28, 28) where step 300 looked
@@ -20,11 +20,11 @@ from .device import pick_device
 from .evaluation import evaluate, nll_map, pixel_nll_bits
 from .influence import influence
 from .models import MODELS, build_model, count_parameters
-from .sampling import Trace, sample
+from .sampling import Request, Trace, sample, sample_many
 from .training import TrainConfig, TrainEvent, TrainResult, train
 
 __all__ = [
-    "CheckpointError", "DataUnavailable", "Dataset", "MODELS", "Split", "Trace", "TrainConfig", "TrainEvent",
+    "CheckpointError", "DataUnavailable", "Dataset", "MODELS", "Request", "Split", "Trace", "TrainConfig", "TrainEvent",
     "TrainResult", "build_model", "count_parameters", "dequantize", "evaluate", "influence", "load_checkpoint", "load_dataset",
-    "nll_map", "pick_device", "pixel_nll_bits", "quantize", "read_metadata", "sample", "save_checkpoint", "train",
+    "nll_map", "pick_device", "pixel_nll_bits", "quantize", "read_metadata", "sample", "sample_many", "save_checkpoint", "train",
 ]

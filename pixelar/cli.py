@@ -8,10 +8,9 @@ import threading
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from . import checkpoints, data, fidelity, models, render
-from .device import pick_device
+from .device import PRECISIONS, pick_device
 from .evaluation import evaluate
 from .sampling import sample
 from .training import LR_SCHEDULES, TrainConfig, TrainEvent, train
@@ -63,10 +62,11 @@ def build_parser() -> Parser:
     g.add_argument("--layers", type=int, default=None, help="v4: gated blocks (default 10)")
     g = p.add_argument_group("run")
     g.add_argument("--device", default="auto", help="auto (CUDA, MPS, else CPU), cpu, cuda, mps")
+    g.add_argument("--precision", choices=PRECISIONS, default="auto", help="auto (bf16 autocast where native), fp32, bf16 (default auto)")
     g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     g.add_argument("--eval-every", type=int, default=500, help="steps between held-out checks (default 500)")
     g.add_argument("--eval-images", type=int, default=50, help="held-out images per check (default 50)")
-    g.add_argument("--final-eval-images", type=int, default=None, help="held-out images for the NLL stored in the checkpoint (default all)")
+    g.add_argument("--final-eval-images", type=int, default=None, help="held-out images for the NLL stored in the checkpoint, spread over the classes (default all)")
     g.add_argument("--save-every", type=int, default=0, help="also save the checkpoint at every held-out check that is a multiple of this many steps (default 0: only at the end)")
     p.set_defaults(run=cmd_train)
 
@@ -82,18 +82,22 @@ def build_parser() -> Parser:
     p.add_argument("--gif", default=None, help="also write an animated GIF of the first image being drawn")
     p.add_argument("--npy", default=None, help="also write the tokens (n, 784) as a .npy file")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
+    p.add_argument("--top-k", type=int, default=None, help="keep only the k most probable bins at each step (default: all)")
+    p.add_argument("--top-p", type=float, default=None, help="keep the most probable bins up to this total probability, 0-1 (default: all)")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto", help="matmul precision: auto (bf16 where native), fp32, bf16 (default auto)")
     p.set_defaults(run=cmd_sample)
 
     p = sub.add_parser("evaluate", help="held-out negative log-likelihood of a checkpoint, in bits per pixel")
     p.add_argument("--checkpoint", required=True, help="checkpoint file")
     p.add_argument("--dataset", choices=data.DATASET_NAMES, default=None, help="data set (default: the one it was trained on)")
     p.add_argument("--data-root", default=str(data.DEFAULT_ROOT), help="where downloaded data sets live (default data/)")
-    p.add_argument("--images", type=int, default=None, help="evaluate on the first N held-out images only (default all)")
+    p.add_argument("--images", type=int, default=None, help="evaluate on N held-out images spread over the classes (default all)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
     g = p.add_argument_group("class fidelity (class-conditional models)")
     g.add_argument("--classifier", default=None, help="judge to use (default checkpoints/classifier-<dataset>.safetensors; trained on the spot if missing)")
     g.add_argument("--per-class", type=int, default=50, help="samples per class and temperature (default 50; 0 skips fidelity)")
     g.add_argument("--seed", type=int, default=0, help="sampling seed for the fidelity check (default 0)")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32", help="matmul precision for NLL and sampling: fp32 (default, exact), bf16, auto")
     p.set_defaults(run=cmd_evaluate)
 
     p = sub.add_parser("classifier", help="train the small classifier that judges class fidelity")
@@ -119,13 +123,12 @@ def cmd_train(args) -> int:
         raise ValueError(f"--out {out} is a folder, not a file")
     shape = {"k": args.k, "hidden": args.hidden, "context": args.context, "dropout": args.dropout,
              "channels": args.channels, "layers": args.layers}
-    torch.manual_seed(args.seed)
-    model = models.build_model(args.model, **{name: value for name, value in shape.items() if value is not None})
+    model = models.build_model(args.model, seed=args.seed, **{name: value for name, value in shape.items() if value is not None})
     config = TrainConfig(
         steps=args.steps, batch_size=args.batch_size or model.default_batch_size, learning_rate=args.lr,
         weight_decay=args.weight_decay, lr_schedule=args.schedule, eval_every=args.eval_every,
         max_seconds=args.minutes * 60 if args.minutes is not None else None,
-        eval_images=args.eval_images, seed=args.seed, device=args.device,
+        eval_images=args.eval_images, seed=args.seed, device=args.device, precision=args.precision,
     )
     config.validate()
     dataset = data.load_dataset(args.dataset, args.data_root)
@@ -152,14 +155,10 @@ def cmd_train(args) -> int:
     if result.steps == 0:
         print("stopped before the first step: nothing to save", file=sys.stderr)
         return 1
-    n_eval = args.final_eval_images or len(dataset.held_out)
+    n_eval = min(args.final_eval_images or len(dataset.held_out), len(dataset.held_out))
     held_out = evaluate(model, dataset, n_eval)
     model.metadata = {}  # drop the interim saves' fields
-    checkpoints.save_checkpoint(
-        model, out, **budget, steps=result.steps, samples_seen=result.samples_seen,
-        train_seconds=round(result.seconds, 1), device=result.device, held_out_nll=round(held_out, 4),
-        held_out_images=n_eval, stopped_early=result.stopped,
-    )
+    checkpoints.save_checkpoint(model, out, **checkpoints.run_metadata(model, result, config, dataset, held_out, n_eval))
     state = "stopped early" if result.stopped else "done"
     print(f"{state}: {result.steps} steps in {result.seconds:.0f} s; held-out NLL {held_out:.4f} bits/pixel "
           f"({n_eval} images); saved {out}")
@@ -198,7 +197,8 @@ def cmd_sample(args) -> int:
         print(f"note: {model.name} is not class-conditional; --digit is ignored", file=sys.stderr)
     if args.digit is not None and model.conditional and not 0 <= args.digit < len(names):
         raise ValueError(f"--digit must be from 0 to {len(names) - 1}, got {args.digit}")
-    trace = sample(model, args.n, labels=args.digit, temperature=args.temperature, seed=args.seed)
+    trace = sample(model, args.n, labels=args.digit, temperature=args.temperature, seed=args.seed,
+                   top_k=args.top_k, top_p=args.top_p, precision=args.precision)
     captions = [names[label] for label in trace.labels] if model.conditional else None
     render.sample_grid(trace.images(), args.columns, args.scale, captions).save(args.out)
     written = [args.out]
@@ -215,14 +215,14 @@ def cmd_evaluate(args) -> int:
     model = checkpoints.load_checkpoint(args.checkpoint, pick_device(args.device))
     name = args.dataset or model.metadata.get("dataset", "mnist-5k")
     dataset = data.load_dataset(name, args.data_root)
-    n = args.images or len(dataset.held_out)
-    if n < 1:
+    if args.images is not None and args.images < 1:
         raise ValueError("--images must be at least 1")
-    nll = evaluate(model, dataset, n)
-    print(f"{model.name} on {name} held-out ({min(n, len(dataset.held_out))} images): {nll:.4f} bits per pixel")
+    n = min(args.images or len(dataset.held_out), len(dataset.held_out))
+    nll = evaluate(model, dataset, n, precision=args.precision)
+    print(f"{model.name} on {name} held-out ({n} images, {args.precision}): {nll:.4f} bits per pixel")
     if model.conditional and args.per_class > 0:
         judge = _classifier_for(dataset, args.classifier)
-        result = fidelity.class_fidelity(model, judge, per_class=args.per_class, seed=args.seed)
+        result = fidelity.class_fidelity(model, judge, per_class=args.per_class, seed=args.seed, precision=args.precision)
         print(f"class fidelity ({args.per_class} samples per class and temperature, seed {args.seed}; judged by a "
               f"classifier with {result.classifier_accuracy:.1%} held-out accuracy):")
         print(result.table(dataset.class_names))

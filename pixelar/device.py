@@ -1,8 +1,10 @@
-"""Which torch device to run on: CUDA, else Apple's MPS, else the CPU, unless the user names one."""
+"""Which torch device to run on (CUDA, else Apple's MPS, else the CPU) and in what matmul precision."""
 from __future__ import annotations
 
 import contextlib
 import functools
+import subprocess
+import sys
 
 import torch
 
@@ -22,27 +24,44 @@ def pick_device(name: str | None = None) -> torch.device:
     return device
 
 
-def bf16_is_native(device: torch.device) -> bool:
-    """Whether bf16 matmuls and convolutions run in hardware here: CUDA that supports it, or a CPU with
-    AVX512-BF16 or AMX (read from ``/proc/cpuinfo``; elsewhere, e.g. macOS, assumed not)."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type != "cpu":
-        return False
-    return bool(_cpu_flags() & {"avx512_bf16", "amx_bf16"})
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 @functools.cache
-def _cpu_flags() -> frozenset[str]:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return frozenset(next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), []))
-    except OSError:
-        return frozenset()
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU does bf16 arithmetic in hardware (AVX512-BF16 or AMX), read from the OS, not assumed."""
+    if sys.platform == "linux":
+        try:
+            flags = next((line for line in open("/proc/cpuinfo") if line.startswith("flags")), "").split()
+        except OSError:
+            return False
+        return "avx512_bf16" in flags or "amx_bf16" in flags
+    if sys.platform == "darwin":
+        found = subprocess.run(["sysctl", "-n", "hw.optional.arm.FEAT_BF16"], capture_output=True, text=True)
+        return found.stdout.strip() == "1"
+    return False
 
 
-def autocast_context(device: torch.device, enabled: bool = True):
-    """bf16 autocast on ``device`` where it is native (and ``enabled``), else a do-nothing context."""
-    if enabled and bf16_is_native(device):
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+def bf16_is_native(device: torch.device) -> bool:
+    """bf16 matmuls run natively here: a CUDA device with bf16, or a CPU with AVX512-BF16 or AMX."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and cpu_has_native_bf16()
+
+
+def compute_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """The matmul precision for ``precision`` ("auto": bf16 where native, else fp32) on ``device``."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "bf16" and device.type not in ("cpu", "cuda"):
+        raise ValueError(f"bf16 needs a CPU or CUDA device, not {device.type}")
+    if precision == "bf16" or (precision == "auto" and bf16_is_native(device)):
+        return torch.bfloat16
+    return torch.float32
+
+
+def autocast(dtype: torch.dtype, device: torch.device):
+    """A context that runs matmuls in ``dtype`` (bf16) on ``device``; a no-op for fp32."""
+    if dtype == torch.float32:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)

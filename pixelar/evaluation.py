@@ -5,39 +5,48 @@ import math
 
 import torch
 import torch.nn.functional as F
-
 from torch import nn
 
 from .data import Dataset, Split
+from .device import autocast, compute_dtype
+from .inputs import whole_number
 from .layers import N_PIXELS
 
 IMAGES_PER_BATCH = 10  # 7,840 pixels per MLP call
 
 
 @torch.no_grad()
-def pixel_nll_bits(model: nn.Module, tokens: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+def pixel_nll_bits(model: nn.Module, tokens: torch.Tensor, labels: torch.Tensor, precision: str = "fp32") -> torch.Tensor:
     """NLL of every pixel of every image under the model, in bits: (N, 784). ``tokens`` are (N, 784).
 
-    One ``model.image_logits`` call per batch of images, in fp32.
+    One ``model.image_logits`` call per batch of images. precision: "fp32" (the default: exact figures), "bf16"
+    or "auto" for the matmuls; the loss itself is always fp32. The model's train/eval mode is restored.
     """
+    was_training = model.training
     model.eval()
     device = next(model.parameters()).device
+    dtype = compute_dtype(precision, device)
     tokens, labels = tokens.to(device), labels.to(device)
     out = torch.empty(tokens.shape, dtype=torch.float32, device=device)
     for start in range(0, len(tokens), IMAGES_PER_BATCH):
         batch = slice(start, start + IMAGES_PER_BATCH)
-        logits = model.image_logits(tokens[batch], labels[batch])  # (n, 784, K)
-        out[batch] = F.cross_entropy(logits.transpose(1, 2), tokens[batch], reduction="none") / math.log(2)
+        with autocast(dtype, device):
+            logits = model.image_logits(tokens[batch], labels[batch])  # (n, 784, K)
+        out[batch] = F.cross_entropy(logits.float().transpose(1, 2), tokens[batch], reduction="none") / math.log(2)
+    model.train(was_training)
     return out.cpu()
 
 
-def evaluate(model: nn.Module, data: Dataset | Split, max_images: int | None = None) -> float:
-    """Mean NLL in bits per pixel over the held-out split (or the given split); 4.0 is uniform over 16 bins."""
+def evaluate(model: nn.Module, data: Dataset | Split, max_images: int | None = None, precision: str = "fp32") -> float:
+    """Mean NLL in bits per pixel over the held-out split (or the given split); 4.0 is uniform over 16 bins.
+
+    max_images: use that many images spread evenly over the split (a class-sorted split keeps every class)."""
     split = data.held_out if isinstance(data, Dataset) else data
-    n = len(split) if max_images is None else min(max_images, len(split))
-    if n < 1:
+    if len(split) < 1:
         raise ValueError("nothing to evaluate: the split is empty")
-    return pixel_nll_bits(model, split.tokens(model.k)[:n], split.labels[:n]).mean().item()
+    if max_images is not None:
+        split = split.subset(whole_number(max_images, "number of images to evaluate", 1, 10**7))
+    return pixel_nll_bits(model, split.tokens(model.k), split.labels, precision).mean().item()
 
 
 def nll_map(model: nn.Module, image_tokens: torch.Tensor, label: int = 0) -> torch.Tensor:

@@ -88,3 +88,8 @@ def _tokens(grey_levels: np.ndarray, k: int) -> np.ndarray:
     if levels.size != N_PIXELS or levels.min(initial=0) < 0 or levels.max(initial=0) > 255:
         raise ValueError(f"a real image is {N_PIXELS} grey levels from 0 to 255")
     return quantize_grey_levels(torch.from_numpy(levels.reshape(N_PIXELS).astype(np.int64)), k).numpy()
+
+
+def real_tokens(grey_levels: np.ndarray, k: int) -> np.ndarray:
+    """A real image's 784 uint8 grey levels as the model's tokens (784,) int64: the prefix of a completion."""
+    return _tokens(grey_levels, k)

@@ -12,16 +12,15 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file
 from torch import nn
 
-from .checkpoints import CheckpointError, save_atomically
+from .checkpoints import CheckpointError, stored_digest, load_weights, read_header, save_atomically
 from .data import Dataset, dequantize
-from .models import IMAGE_SIZE, PixelMLP
+from .models import IMAGE_SIZE, PixelMLP, seeded
 from .sampling import sample
 
 CLASSIFIER_K = 16
+CLASSIFIER_FORMAT = "pixelar-classifier"
 FIDELITY_TEMPERATURES = (0.5, 0.8, 1.0, 1.2)
 
 
@@ -61,9 +60,8 @@ def _shift(images: torch.Tensor, generator: torch.Generator, max_shift: int = 2)
 
 def train_classifier(dataset: Dataset, epochs: int = 12, seed: int = 0) -> DigitClassifier:
     """Train the judge on ``dataset.train``; its held-out accuracy goes in ``metadata``."""
-    torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    model = DigitClassifier(len(dataset.class_names))
+    model = seeded(DigitClassifier, len(dataset.class_names), seed)
     images, labels = _binned_images(dataset.train), dataset.train.labels
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
     steps = epochs * -(-len(labels) // 128)
@@ -84,25 +82,32 @@ def train_classifier(dataset: Dataset, epochs: int = 12, seed: int = 0) -> Digit
 
 def save_classifier(model: DigitClassifier, path: str | Path) -> Path:
     path = Path(path)
-    save_atomically(model.state_dict(), path, {"format": "pixelar-classifier", "pixelar": json.dumps(model.metadata)})
+    save_atomically(model.state_dict(), path, {"format": CLASSIFIER_FORMAT, "pixelar": json.dumps(model.metadata)})
     return path
 
 
-def load_classifier(path: str | Path) -> DigitClassifier:
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"no classifier file at {path}")
+def is_classifier_file(path: str | Path) -> bool:
+    """Whether ``path`` is a classifier saved by ``save_classifier`` (it may sit beside the models)."""
     try:
-        tensors = load_file(str(path))
-        with safe_open(str(path), "pt") as f:
-            header = f.metadata() or {}
-    except (SafetensorError, OSError, ValueError) as error:
-        raise CheckpointError(f"{path} is not a readable classifier ({error})") from None
-    if header.get("format") != "pixelar-classifier":
+        return read_header(path)[1].get("format") == CLASSIFIER_FORMAT
+    except CheckpointError:
+        return False
+
+
+def load_classifier(path: str | Path) -> DigitClassifier:
+    """A judge saved by ``save_classifier``, checked as strictly as a model checkpoint."""
+    header, meta = read_header(path)
+    if meta.get("format") != CLASSIFIER_FORMAT:
         raise CheckpointError(f"{path} is not a pixelar classifier")
-    model = DigitClassifier(tensors["fc2.weight"].shape[0])
-    model.load_state_dict(tensors)
-    model.metadata = json.loads(header["pixelar"])
+    try:
+        metadata = json.loads(meta["pixelar"])
+        num_classes = header["fc2.weight"]["shape"][0]
+    except (KeyError, IndexError, TypeError, ValueError, RecursionError):
+        raise CheckpointError(f"{path} is not a readable classifier") from None
+    if not isinstance(metadata, dict) or not isinstance(num_classes, int) or not 1 <= num_classes <= 1000:
+        raise CheckpointError(f"{path} is not a readable classifier")
+    model = load_weights(path, header, DigitClassifier, num_classes, stored_digest(path, meta))
+    model.metadata = metadata
     return model.eval()
 
 
@@ -123,7 +128,8 @@ class Fidelity:
 
 
 def class_fidelity(
-    model: PixelMLP, classifier: DigitClassifier, temperatures=FIDELITY_TEMPERATURES, per_class: int = 50, seed: int = 0
+    model: PixelMLP, classifier: DigitClassifier, temperatures=FIDELITY_TEMPERATURES, per_class: int = 50, seed: int = 0,
+    precision: str = "fp32",
 ) -> Fidelity:
     """Sample ``per_class`` images of every class at each temperature and score them with ``classifier``."""
     if not model.conditional:
@@ -132,7 +138,7 @@ def class_fidelity(
     labels = np.repeat(np.arange(num_classes), per_class)
     overall, per = {}, {}
     for t in temperatures:
-        trace = sample(model, len(labels), labels=labels, temperature=t, seed=seed)
+        trace = sample(model, len(labels), labels=labels, temperature=t, seed=seed, precision=precision)
         correct = classifier.predict(trace.images()) == labels
         overall[t] = float(correct.mean())
         per[t] = [float(correct[labels == c].mean()) for c in range(num_classes)]

@@ -12,6 +12,7 @@ is cheaper (no one-hot matrix, no 528-wide matmul). ``tests/test_models.py`` che
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -61,7 +62,6 @@ class PixelMLP(nn.Module):
     learning_rate: float = 1e-3
     batch_unit = "pixels"  # a training step sees random (image, pixel) pairs
     default_batch_size = 512  # the seed's
-    bf16_training = False  # trained in fp32, as the seed
 
     def __init__(self, config: V1Config, input_dim: int):
         super().__init__()
@@ -93,8 +93,28 @@ class PixelMLP(nn.Module):
         raise NotImplementedError
 
     def forward(self, context: torch.Tensor, position: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
-        """context (B, C) tokens in 0..K, position (B,) flat pixel index, label (B,) class -> logits (B, K)."""
+        """context (B, C) tokens in 0..K, position (B,) flat pixel index, label (B,) class -> logits (B, K).
+
+        In fp32, fc1 is a table lookup. Under bf16 autocast it is the seed's own dense matmul of the
+        concatenated features: bf16 matmuls are cheap there and the lookup's backward is not (V3's training
+        step: 26 vs 39 ms, measured here).
+        """
+        if torch.is_autocast_enabled(context.device.type):
+            return self._after_fc1(F.linear(self.dense_features(context, position, label), self.fc1.weight))
         return self.forward_with_table(self.fc1_table().contiguous(), context, position, label)
+
+    def dense_features(self, context: torch.Tensor, position: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+        """The seed's fc1 input (B, fc1.in_features): one-hot (V1, V2) or embedded (V3) context tokens, then the
+        row/column embeddings and the class embedding where the model uses them."""
+        if hasattr(self, "token_embedding"):
+            parts = [self.token_embedding(context).flatten(1)]
+        else:
+            parts = [F.one_hot(context, self.k + 1).to(self.fc1.weight.dtype).flatten(1)]
+        if self.uses_position:
+            parts += [self.row_pos_embedding(position // IMAGE_SIZE), self.col_pos_embedding(position % IMAGE_SIZE)]
+        if self.conditional:
+            parts.append(self.class_embedding(label))
+        return torch.cat(parts, dim=1)
 
     def forward_with_table(self, table: torch.Tensor, context, position, label) -> torch.Tensor:
         """``forward`` with a precomputed ``fc1_table()``; the sampler builds it once per generation."""
@@ -143,19 +163,26 @@ class PixelMLP(nn.Module):
         return loss
 
     @torch.no_grad()
-    def begin(self, labels: torch.Tensor) -> "MLPState":
-        """Sampling state for ``len(labels)`` images: the fc1 table and a canvas padded with start tokens."""
+    def begin(self, labels: torch.Tensor, dtype: torch.dtype = torch.float32) -> "MLPState":
+        """Sampling state for ``len(labels)`` images: the canvas padded with start tokens, and the weights cast
+        once to ``dtype`` (the matmul precision; bf16 halves the table lookups' memory traffic too)."""
         n, c = len(labels), self.config.context
         canvas = pad_tokens(torch.zeros(n, N_PIXELS, dtype=torch.long, device=labels.device), c, self.start_token)
-        return MLPState(self.fc1_table().contiguous(), canvas, torch.zeros(n, dtype=torch.long, device=labels.device), labels)
+        return MLPState(
+            self.fc1_table().contiguous().to(dtype), self.fc1.bias.to(dtype),
+            SamplingLinear(self.fc2, dtype, n, relu=True), SamplingLinear(self.fc_out, dtype, n, relu=False),
+            canvas, torch.zeros(n, dtype=torch.long, device=labels.device), labels,
+        )
 
     @torch.no_grad()
     def step(self, state: "MLPState", t: int, canvas: torch.Tensor) -> torch.Tensor:
-        """Logits (n, K) for pixel ``t``; ``canvas`` (n, 784) holds the tokens of pixels < t."""
+        """fp32 logits (n, K) for pixel ``t``; ``canvas`` (n, 784) holds the tokens of pixels < t."""
         c = self.config.context
         if t > 0:
             state.padded[:, c + t - 1] = canvas[:, t - 1]
-        return self.forward_with_table(state.table, state.padded[:, t : t + c], state.position.fill_(t), state.labels)
+        rows = self.fc1_rows(state.padded[:, t : t + c], state.position.fill_(t), state.labels)
+        h = F.relu(F.embedding_bag(rows, state.table, mode="sum") + state.bias)
+        return state.fc_out(state.fc2(h)).float()
 
     def _context_rows(self, context: torch.Tensor, vocab: int) -> torch.Tensor:
         offsets = torch.arange(context.shape[1], device=context.device) * vocab
@@ -166,12 +193,35 @@ class PixelMLP(nn.Module):
         return torch.stack([base + row, base + IMAGE_SIZE + col], dim=1)  # (B, 2)
 
 
+class SamplingLinear:
+    """A linear layer (and optional ReLU) frozen for one sampling run of ``rows`` rows in ``dtype``.
+
+    In bf16 on a CPU with oneDNN the weight is pre-packed once for that row count and the ReLU fused: 1.4-1.9x
+    faster than ``F.linear`` + ``F.relu`` for 16-512 rows (measured here), with bit-identical results.
+    """
+
+    def __init__(self, layer: nn.Linear, dtype: torch.dtype, rows: int, relu: bool):
+        self.weight, self.bias, self.relu = layer.weight.detach().to(dtype), layer.bias.detach().to(dtype), relu
+        self.packed = dtype == torch.bfloat16 and self.weight.device.type == "cpu" and torch.backends.mkldnn.is_available()
+        if self.packed:
+            self.weight = torch.ops.mkldnn._reorder_linear_weight(self.weight, rows)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.packed:
+            return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "relu" if self.relu else "none", [], "")
+        y = F.linear(x, self.weight, self.bias)
+        return F.relu(y) if self.relu else y
+
+
 @dataclass
 class MLPState:
-    """An MLP's sampling state: its fc1 table, the canvas with start tokens before it, positions, labels."""
+    """An MLP's sampling state: its layers in the sampling precision, the padded canvas, positions, labels."""
 
-    table: torch.Tensor  # (rows, H)
-    padded: torch.Tensor  # (n, C+784)
+    table: torch.Tensor  # (rows, H) fc1 as a lookup table
+    bias: torch.Tensor  # (H,) fc1's bias
+    fc2: SamplingLinear  # with its ReLU
+    fc_out: SamplingLinear
+    padded: torch.Tensor  # (n, C+784): start tokens, then the image so far
     position: torch.Tensor  # (n,)
     labels: torch.Tensor  # (n,)
 
@@ -269,8 +319,9 @@ MODELS: dict[str, type[nn.Module]] = {
 CONFIGS = {"v1": V1Config, "v2": V2Config, "v3": V3Config, "v4": V4Config}
 
 
-def build_model(name: str, **overrides) -> nn.Module:
-    """A fresh model from the registry; ``overrides`` set config fields (e.g. ``k=4, hidden=64``)."""
+def build_model(name: str, seed: int = 0, **overrides) -> nn.Module:
+    """A fresh model from the registry, its weights drawn from ``seed`` alone (the process-global random
+    state is neither used nor changed); ``overrides`` set config fields (e.g. ``k=4, hidden=64``)."""
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
     config_cls = CONFIGS[name]
@@ -278,7 +329,34 @@ def build_model(name: str, **overrides) -> nn.Module:
     unknown = set(overrides) - known
     if unknown:
         raise ValueError(f"{name} has no setting {', '.join(sorted(unknown))}; it has {', '.join(sorted(known))}")
-    return MODELS[name](config_cls(**overrides))
+    return seeded(MODELS[name], config_cls(**overrides), seed)
+
+
+def seeded(cls, config, seed: int) -> nn.Module:
+    """``cls(config)`` with PyTorch's default initialisation drawn from its own generator seeded with ``seed``."""
+    with torch.device("meta"):
+        model = cls(config)  # shapes only: no memory, no draw from the global random state
+    model.to_empty(device="cpu")
+    initialise(model, torch.Generator().manual_seed(int(seed)))
+    return model
+
+
+@torch.no_grad()
+def initialise(model: nn.Module, generator: torch.Generator) -> None:
+    """Fill every parameter as PyTorch's own ``reset_parameters`` would, but from ``generator``."""
+    for module in model.modules():
+        if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d)):
+            nn.init.kaiming_uniform_(module.weight, a=math.sqrt(5), generator=generator)
+            if module.bias is not None:
+                bound = 1 / math.sqrt(module.weight[0].numel())
+                nn.init.uniform_(module.bias, -bound, bound, generator=generator)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, generator=generator)
+        elif isinstance(module, (nn.LayerNorm, nn.GroupNorm)):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+        elif any(True for _ in module.parameters(recurse=False)):
+            raise TypeError(f"no seeded initialisation for {type(module).__name__}")
 
 
 def count_parameters(model: nn.Module) -> int:

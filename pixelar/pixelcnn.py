@@ -24,7 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import IMAGE_SIZE, N_PIXELS
+from .device import autocast
+from .layers import IMAGE_SIZE, N_PIXELS, ChannelDropout
 
 FIRST_ROWS = 2  # the first vertical layer sees the 2 rows above ...
 FIRST_HALF_WIDTH = 2  # ... in columns j-2 .. j+2
@@ -69,7 +70,6 @@ class GatedPixelCNN(nn.Module):
     weight_decay = 1e-2
     batch_unit = "images"  # a training step sees whole images
     default_batch_size = 32
-    bf16_training = True  # train under bf16 autocast where the hardware has it
 
     def __init__(self, config: V4Config | None = None):
         super().__init__()
@@ -100,7 +100,7 @@ class GatedPixelCNN(nn.Module):
         self.class_h = nn.Embedding(c.num_classes, c.layers * 2 * ch)  # per-block class bias, horizontal gates
         self.head1 = nn.Conv2d(ch, c.head, 1)
         self.head2 = nn.Conv2d(c.head, c.k, 1)
-        self.dropout = nn.Dropout2d(c.dropout)  # whole channels: 1.2x the step time of none, element-wise 1.7x
+        self.dropout = ChannelDropout(c.dropout)  # whole channels: 1.2x the step time of none, element-wise 1.7x
 
     @property
     def k(self) -> int:
@@ -156,14 +156,17 @@ class GatedPixelCNN(nn.Module):
 
     # -- incremental sampling -------------------------------------------------------------------------
     @torch.no_grad()
-    def begin(self, labels: torch.Tensor) -> "PixelCNNState":
-        """Empty activation caches for ``len(labels)`` images."""
-        return PixelCNNState(self, labels)
+    def begin(self, labels: torch.Tensor, dtype: torch.dtype = torch.float32) -> "PixelCNNState":
+        """Empty activation caches for ``len(labels)`` images; ``dtype`` is the matmul precision of the steps."""
+        state = PixelCNNState(self, labels)
+        state.dtype = dtype
+        return state
 
     @torch.no_grad()
     def step(self, state: "PixelCNNState", t: int, canvas: torch.Tensor) -> torch.Tensor:
-        """Logits (n, K) for pixel ``t``; ``canvas`` (n, 784) holds the tokens of pixels < t."""
-        return state.step(t, canvas)
+        """fp32 logits (n, K) for pixel ``t``; ``canvas`` (n, 784) holds the tokens of pixels < t."""
+        with autocast(state.dtype, canvas.device):
+            return state.step(t, canvas).float()
 
 
 class PixelCNNState:

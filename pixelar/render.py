@@ -94,10 +94,28 @@ def sample_grid(images: np.ndarray, columns: int | None = None, scale: int = 4, 
     return tile([grey_image(im, scale) for im in images], columns, captions=captions)
 
 
+CURRENT = (255, 150, 30)  # the pixel being chosen
+
+
+def drawing_frame(trace: Trace, step: int, index: int = 0, scale: int = 8) -> Image.Image:
+    """Image ``index`` while pixel ``step`` is chosen: earlier pixels drawn, later ones in ``UNSEEN`` grey (not
+    black, which is a drawn colour), and pixel ``step`` framed in orange (none at 784, the finished image)."""
+    image = trace_image(trace, index, step).reshape(N_PIXELS)
+    rgb = np.stack([(np.clip(image, 0, 1) * 255).round().astype(np.uint8)] * 3, axis=-1)  # (784, 3)
+    rgb[step:] = UNSEEN
+    picture = Image.fromarray(upscale(rgb.reshape(IMAGE_SIZE, IMAGE_SIZE, 3), scale))
+    if step < N_PIXELS:
+        row, col = divmod(step, IMAGE_SIZE)
+        box = (col * scale, row * scale, (col + 1) * scale - 1, (row + 1) * scale - 1)
+        ImageDraw.Draw(picture).rectangle(box, outline=CURRENT, width=max(1, scale // 4))
+    return picture
+
+
 def generation_gif(trace: Trace, path: str | Path, index: int = 0, scale: int = 8, every: int = 14, ms_per_frame: int = 60) -> Path:
-    """An animated GIF of image ``index`` being drawn, ``every`` pixels a frame, holding the last frame."""
+    """An animated GIF of image ``index`` being drawn, ``every`` pixels a frame (the pixel being chosen framed,
+    pixels not drawn yet in grey), holding the finished image."""
     steps = list(range(0, N_PIXELS, every)) + [N_PIXELS]
-    frames = [grey_image(trace_image(trace, index, t), scale) for t in steps]
+    frames = [drawing_frame(trace, t, index, scale) for t in steps]
     path = Path(path)
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=[ms_per_frame] * (len(frames) - 1) + [1500], loop=0)
     return path

@@ -1,5 +1,6 @@
-"""Pictures for the step-through view: one step of a generation, drawn from its ``Trace`` for a projector;
-and the pictures of the teaching experiments (what-if, completion, surprise, temperature strip).
+"""The server-side step renderer: one step of a generation, drawn from its ``Trace`` (canvas with the context
+window, bin bars, entropy and pick-surprise maps, caption). The app's player draws the same in the browser;
+this stays for scripts, benchmarks and the CLI.
 
 Nothing here runs a model: every picture comes from the stored trace, so a slider can redraw any step in a
 few milliseconds. numpy and PIL only (matplotlib's colour tables via ``render``); no gradio, no torch.
@@ -8,9 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -19,9 +18,6 @@ from . import render
 from .models import IMAGE_SIZE, N_PIXELS
 from .sampling import Trace, entropy_bits, softmax_at
 
-if TYPE_CHECKING:
-    from .experiments import Surprise
-
 CURRENT = (255, 150, 30)  # the pixel being chosen, and its bin in the bar chart
 WINDOW = (40, 210, 255)  # the context window the model sees
 RESHAPED = (255, 90, 200)  # the distribution at another temperature
@@ -29,7 +25,6 @@ START = (45, 65, 120)  # start-token padding above the image
 BACKGROUND = (28, 28, 36)
 TEXT = (235, 235, 240)
 BAR = (150, 160, 185)
-CUT = (255, 60, 60)  # where the real rows of a completion end
 SURPRISE_MAX_BITS = 8.0  # the shared top of every surprise map's colour scale
 BAR_MARGINS = (46, 10, 34, 58)  # left, right, top, bottom of the bar chart's plot area
 
@@ -166,25 +161,20 @@ def probability_bars(
     return picture
 
 
-def bin_at(x: float, k: int, width: int = 520) -> int | None:
-    """The bin whose slot of the bar chart (``probability_bars`` at ``width`` pixels) holds ``x``; None outside."""
-    left, right = BAR_MARGINS[:2]
-    slot = (x - left) / ((width - left - right) / k)
-    return int(slot) if 0 <= slot < k else None
-
-
 def with_color_bar(picture: Image.Image, vmin: float, vmax: float, cmap: str, label: str) -> Image.Image:
-    """``picture`` with a labelled colour bar under it, for heat maps on a fixed scale."""
+    """``picture`` with a labelled colour bar under it, for heat maps on a fixed scale; the labels grow with the
+    picture so that they stay readable when it is shown scaled down."""
     width = picture.width
+    size = max(15, width // 40)
     strip = render.heatmap(np.linspace(vmin, vmax, width)[None, :].repeat(14, axis=0), vmin, vmax, cmap, scale=1)
-    out = Image.new("RGB", (width, picture.height + 44), BACKGROUND)
+    out = Image.new("RGB", (width, picture.height + 29 + size), BACKGROUND)
     out.paste(picture, (0, 0))
     out.paste(strip, (0, picture.height + 4))
     draw = ImageDraw.Draw(out)
     y = picture.height + 20
-    draw.text((2, y), f"{vmin:g}", fill=TEXT, font=font(15))
-    draw.text((width / 2, y), label, fill=TEXT, font=font(15), anchor="mt")
-    draw.text((width - 2, y), f"{vmax:g}", fill=TEXT, font=font(15), anchor="rt")
+    draw.text((2, y), f"{vmin:g}", fill=TEXT, font=font(size))
+    draw.text((width / 2, y), label, fill=TEXT, font=font(size), anchor="mt")
+    draw.text((width - 2, y), f"{vmax:g}", fill=TEXT, font=font(size), anchor="rt")
     return out
 
 
@@ -205,16 +195,13 @@ def entropy_map(trace: Trace, step: int, index: int = 0, scale: int = 10) -> Ima
 
 
 def chosen_prob_map(trace: Trace, step: int, index: int = 0, scale: int = 10) -> Image.Image:
-    """Probability of each chosen token up to ``step``, on the fixed scale 0..1, with the current pixel framed."""
+    """How improbable each pick up to ``step`` was: -log2 p(chosen) in bits on the fixed scale
+    0..SURPRISE_MAX_BITS, so that, as on every heat map here, dark is unremarkable and bright is notable."""
     step = check_step(step)
-    picture = _mark(render.chosen_prob_heatmap(trace, index, min(step + 1, N_PIXELS), scale), step, scale)
-    return with_color_bar(picture, 0.0, 1.0, "viridis", "p(chosen token)")
-
-
-def entropy_sheet(trace: Trace, columns: int, scale: int) -> Image.Image:
-    """Every image's entropy map in a grid (the layout of ``render.sample_grid``), with one colour bar."""
-    maps = render.tile([render.entropy_heatmap(trace, i, scale=scale) for i in range(len(trace))], columns)
-    return with_color_bar(maps, 0.0, math.log2(trace.k), "magma", "entropy of each step, bits")
+    values = render.trace_map(trace, "chosen_prob", index, min(step + 1, N_PIXELS))
+    bits = -np.log2(np.clip(values, 1e-12, 1.0))
+    picture = _mark(render.heatmap(bits, 0.0, SURPRISE_MAX_BITS, "inferno", scale), step, scale)
+    return with_color_bar(picture, 0.0, SURPRISE_MAX_BITS, "inferno", "surprise of the pick, bits")
 
 
 def describe_step(trace: Trace, step: int, index: int = 0, uses_position: bool = True, class_name: str | None = None) -> str:
@@ -301,74 +288,4 @@ def render_step(
         entropy=entropy,
         chosen_prob=chosen_prob,
         caption=caption,
-    )
-
-
-def loss_curves(events: Iterable, start_held_out: float | None = None) -> dict[str, list]:
-    """Training events as plot columns: ``step``, ``bits per pixel`` and ``curve`` ("training" or "held-out").
-
-    Accepts ``TrainEvent``s (or anything with ``step``, ``loss`` and ``held_out_nll``); events without a
-    value for a curve add no point to it. ``start_held_out``: the untrained model's held-out loss, at step 0.
-    """
-    columns: dict[str, list] = {"step": [], "bits per pixel": [], "curve": []}
-    if start_held_out is not None:
-        columns["step"].append(0)
-        columns["bits per pixel"].append(float(start_held_out))
-        columns["curve"].append("held-out")
-    for event in events:
-        for curve, value in (("training", event.loss), ("held-out", event.held_out_nll)):
-            if value is not None and math.isfinite(value):
-                columns["step"].append(event.step)
-                columns["bits per pixel"].append(float(value))
-                columns["curve"].append(curve)
-    return columns
-
-
-def marked_image(trace: Trace, step: int, index: int = 0, scale: int = 12) -> Image.Image:
-    """The finished image ``index`` of a trace, with pixel ``step`` framed."""
-    return _mark(render.grey_image(trace.images()[index], scale), check_step(step), scale)
-
-
-def what_if_pair(original: Trace, what_if: Trace, step: int, index: int = 0, scale: int = 12) -> Image.Image:
-    """The original future and the what-if future side by side, the forced pixel framed in both."""
-    step = check_step(step)
-    before, after = int(original.tokens[index, step]), int(what_if.tokens[index, step])
-    return render.tile(
-        [marked_image(original, step, index, scale), marked_image(what_if, step, index, scale)], columns=2,
-        captions=[f"original: bin {before} at step {step}", f"what if: bin {after}"],
-    )
-
-
-def _with_cut(picture: Image.Image, rows: int, scale: int) -> Image.Image:
-    if 0 < rows < IMAGE_SIZE:
-        y = rows * scale
-        ImageDraw.Draw(picture).line((0, y, picture.width, y), fill=CUT, width=max(2, scale // 4))
-    return picture
-
-
-def completion_sheet(real: np.ndarray, completions: Trace, keep_rows: int, captions: list[str], scale: int = 8) -> Image.Image:
-    """The real image (28, 28) in [0, 1], then each completion, in one row; a red line where the kept rows end.
-    ``captions``: one for the real image, then one per completion."""
-    pictures = [render.grey_image(real, scale)] + [render.grey_image(image, scale) for image in completions.images()]
-    return render.tile([_with_cut(p, keep_rows, scale) for p in pictures], columns=len(pictures), captions=captions)
-
-
-def surprise_sheet(real: np.ndarray, surprises: dict[str, Surprise], scale: int = 8) -> Image.Image:
-    """The real image, then each model's per-pixel surprise (bits) on one shared scale 0..SURPRISE_MAX_BITS,
-    captioned with its total, and one colour bar for all."""
-    pictures = [render.grey_image(real, scale)]
-    captions = ["the real image"]
-    for name, s in surprises.items():
-        pictures.append(render.heatmap(s.nll_map, 0.0, SURPRISE_MAX_BITS, "inferno", scale))
-        captions.append(f"{name}: {s.total_bits:,.0f} bits, {s.bits_per_pixel:.2f}/px")
-    sheet = render.tile(pictures, columns=len(pictures), captions=captions)
-    label = f"surprise of each real pixel, bits ({SURPRISE_MAX_BITS:g} or more: brightest)"
-    return with_color_bar(sheet, 0.0, SURPRISE_MAX_BITS, "inferno", label)
-
-
-def temperature_row(traces: list[Trace], scale: int = 8) -> Image.Image:
-    """One image per trace (a ``temperature_strip``) in a row, each captioned with its temperature."""
-    return render.tile(
-        [render.grey_image(t.images()[0], scale) for t in traces], columns=len(traces),
-        captions=[f"T = {t.temperature:g}" for t in traces],
     )

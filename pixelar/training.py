@@ -12,8 +12,10 @@ import torch
 from torch import nn
 
 from .data import Dataset
-from .device import autocast_context, pick_device
+from .device import PRECISIONS, autocast, compute_dtype, pick_device
 from .evaluation import evaluate
+from .inputs import whole_number
+from .layers import ChannelDropout, Dropout
 
 LR_SCHEDULES = ("constant", "cosine")
 
@@ -33,12 +35,14 @@ class TrainConfig:
     report_seconds: float = 0.5  # at most this long between progress events
     seed: int = 0
     device: str | None = None  # None: CUDA, else MPS, else CPU
+    precision: str = "auto"  # matmuls under bf16 autocast where the hardware has bf16 ("auto"), or "fp32"/"bf16"
 
     def validate(self) -> None:
-        if not isinstance(self.steps, int) or self.steps < 1:
-            raise ValueError(f"steps must be a whole number of at least 1, got {self.steps!r}")
-        if not isinstance(self.batch_size, int) or not 1 <= self.batch_size <= 65536:
-            raise ValueError(f"batch size must be from 1 to 65536, got {self.batch_size!r}")
+        self.steps = whole_number(self.steps, "steps", 1, 10**9)
+        self.batch_size = whole_number(self.batch_size, "batch size", 1, 65536)
+        self.eval_every = whole_number(self.eval_every, "steps between held-out checks", 0, 10**9)
+        self.eval_images = whole_number(self.eval_images, "held-out images per check", 1, 10**7)
+        self.seed = whole_number(self.seed, "seed", 0, 2**63 - 1)
         if self.learning_rate is not None and not (math.isfinite(self.learning_rate) and 0 < self.learning_rate <= 1):
             raise ValueError(f"learning rate must be above 0 and at most 1, got {self.learning_rate!r}")
         if self.weight_decay is not None and not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
@@ -47,8 +51,8 @@ class TrainConfig:
             raise ValueError(f"learning-rate schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
         if self.max_seconds is not None and not (math.isfinite(self.max_seconds) and self.max_seconds > 0):
             raise ValueError(f"time budget must be above 0 seconds, got {self.max_seconds!r}")
-        if self.eval_every < 0 or self.eval_images < 1:
-            raise ValueError("eval_every must be >= 0 and eval_images >= 1")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
 
 @dataclass
@@ -78,6 +82,7 @@ class TrainResult:
     held_out_nll: float  # bits/pixel on the check images
     stopped: bool
     history: list[TrainEvent] = field(default_factory=list)
+    precision: str = "fp32"  # the matmul precision it trained in
 
 
 def train(
@@ -96,9 +101,12 @@ def train(
     config = config or TrainConfig()
     config.validate()
     device = pick_device(config.device)
-    torch.manual_seed(config.seed)
-    generator = torch.Generator(device=device).manual_seed(config.seed)
+    dtype = compute_dtype(config.precision, device)
+    generator = torch.Generator(device=device).manual_seed(config.seed)  # the run's own: the global one is left alone
     model.to(device).train()
+    for module in model.modules():
+        if isinstance(module, (Dropout, ChannelDropout)):
+            module.generator = generator
     lr = config.learning_rate if config.learning_rate is not None else model.learning_rate
     wd = config.weight_decay if config.weight_decay is not None else model.weight_decay
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd, **_fused(device))
@@ -155,7 +163,7 @@ def train(
                 break
         for group in optimizer.param_groups:
             group["lr"] = schedule(position)
-        with autocast_context(device, model.bf16_training):
+        with autocast(dtype, device):
             loss = batch_loss()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -183,6 +191,7 @@ def train(
         held_out_nll=held_out,
         stopped=stopped,
         history=history,
+        precision="bf16" if dtype == torch.bfloat16 else "fp32",
     )
 
 

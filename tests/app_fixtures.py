@@ -1,7 +1,9 @@
 """Fixtures for the app's tests: tiny real checkpoints and the real app (``python app.py``) in a subprocess."""
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -10,8 +12,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import torch
 
 import pixelar
+from pixelar.checkpoints import run_metadata
 
 ROOT = Path(__file__).resolve().parents[1]
 STARTUP_SECONDS = 120  # the CPUs may be busy; Gradio and torch import slowly then
@@ -30,12 +34,27 @@ def write_tiny_checkpoints(folder: Path) -> Path:
         model = pixelar.build_model(kind, hidden=32)
         config = pixelar.TrainConfig(steps=20, batch_size=256, eval_every=0, eval_images=4, report_seconds=60)
         result = pixelar.train(model, dataset, config)
-        pixelar.save_checkpoint(
-            model, folder / f"{kind}.safetensors", dataset=dataset.name, class_names=list(dataset.class_names),
-            steps=result.steps, samples_seen=result.samples_seen, train_seconds=round(result.seconds, 1),
-            device=result.device, held_out_nll=round(result.held_out_nll, 4),
-        )
+        metadata = run_metadata(model, result, config, dataset, result.held_out_nll, config.eval_images)
+        pixelar.save_checkpoint(model, folder / f"{kind}.safetensors", **metadata)
     return folder
+
+
+def write_bad_checkpoints(folder: Path) -> list[str]:
+    """Files a student might copy in: a JSON-list header, NaN weights, a tiny file claiming a huge model."""
+    (folder / "list-header.safetensors").write_bytes((8).to_bytes(8, "little") + b"[1, 2]  ")
+    model = pixelar.build_model("v1", hidden=8)
+    with torch.no_grad():
+        model.fc2.weight.fill_(float("nan"))
+    pixelar.save_checkpoint(model, folder / "nan-weights.safetensors")
+    pixelar.save_checkpoint(pixelar.build_model("v1", hidden=4, k=2), folder / "huge-claim.safetensors")
+    raw = (folder / "huge-claim.safetensors").read_bytes()
+    size = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + size])
+    header["__metadata__"]["pixelar"] = header["__metadata__"]["pixelar"].replace('"hidden": 4', '"hidden": 8000')
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    (folder / "huge-claim.safetensors").write_bytes(len(text).to_bytes(8, "little") + text + raw[8 + size :])
+    return ["huge-claim.safetensors", "list-header.safetensors", "nan-weights.safetensors"]
 
 
 @pytest.fixture(scope="session")
@@ -83,9 +102,19 @@ class AppServer:
 
 
 @pytest.fixture(scope="session")
-def app_server(tiny_checkpoints, tmp_path_factory):
+def app_checkpoints(tiny_checkpoints, tmp_path_factory) -> Path:
+    """The tiny checkpoints plus three bad files: the app must start, skip them visibly and serve the rest."""
+    folder = tmp_path_factory.mktemp("app-checkpoints")
+    for path in tiny_checkpoints.glob("*.safetensors"):
+        shutil.copy(path, folder / path.name)
+    write_bad_checkpoints(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def app_server(app_checkpoints, tmp_path_factory):
     folder = tmp_path_factory.mktemp("app")
-    server = AppServer(tiny_checkpoints, folder / "data", folder / "app.log")
+    server = AppServer(app_checkpoints, folder / "data", folder / "app.log")
     try:
         server.wait_until_up()
         yield server

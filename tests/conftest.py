@@ -3,7 +3,7 @@
 The app's fixtures (tiny checkpoints, the app in a subprocess) live in tests/app_fixtures.py.
 """
 import torch
-from app_fixtures import app_server, tiny_checkpoints  # noqa: F401  (fixtures for every test module)
+from app_fixtures import app_checkpoints, app_server, tiny_checkpoints  # noqa: F401  (fixtures for every test module)
 
 torch.set_num_threads(1)
 

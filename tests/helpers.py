@@ -9,7 +9,6 @@ from pixelar.models import N_PIXELS, build_model
 
 
 def tiny(name: str, **overrides):
-    torch.manual_seed(0)
     return build_model(name, **{"hidden": 32, **overrides}).eval()
 
 

@@ -1,14 +1,18 @@
 """The real app, driven through its ``generate`` API endpoint with gradio_client: every model answers, and bad
 input is refused with a short message while the app keeps answering."""
+import inspect
+import re
+
 import httpx
 import numpy as np
 import pytest
 from gradio_client import Client
+from hypothesis import HealthCheck, given, settings, strategies as st
 from gradio_client.exceptions import AppError
 from PIL import Image
 
 import pixelar
-from demo.generate_tab import grid_picture
+from demo.pictures import grid as grid_picture
 
 pytestmark = pytest.mark.slow
 
@@ -18,8 +22,8 @@ def client(app_server):
     return Client(app_server.url, verbose=False)
 
 
-def generate(client, model="v3", digit=3, temperature=1.0, n=4, seed=7):
-    return client.predict(model, digit, temperature, n, seed, api_name="/generate")
+def generate(client, model="v3", digit=3, temperature=1.0, n=4, seed=7, **nucleus):
+    return client.predict(model, digit, temperature, n, seed, **nucleus, api_name="/generate")
 
 
 def expected_size(n: int) -> tuple[int, int]:
@@ -32,7 +36,7 @@ def test_the_api_has_one_public_endpoint_with_the_documented_inputs(client):
     endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
     assert list(endpoints) == ["/generate"]
     names = [p["parameter_name"] for p in endpoints["/generate"]["parameters"]]
-    assert names == ["model", "digit", "temperature", "n", "seed"]
+    assert names == ["model", "digit", "temperature", "n", "seed", "top_k", "top_p"]  # the two new ones optional
 
 
 @pytest.mark.parametrize("model", ["v1", "v2", "v3"])
@@ -50,17 +54,20 @@ def test_the_same_seed_gives_the_same_grid(client):
 
 
 BAD_INPUTS = [
-    ({"temperature": 0}, "less than minimum value 0.1"),
-    ({"temperature": -1}, "less than minimum value 0.1"),
-    ({"temperature": 5}, "greater than maximum value 2"),
-    ({"n": 65}, "greater than maximum value 64"),
-    ({"n": 1000}, "greater than maximum value 64"),
-    ({"n": 0}, "less than minimum value 1"),
-    ({"n": 2.5}, "whole number from 1 to 64"),
-    ({"seed": -3}, "less than minimum value 0"),
+    ({"temperature": 0}, "Temperature must be a number from 0.1 to 2, got 0"),
+    ({"temperature": -1}, "Temperature must be a number from 0.1 to 2, got -1"),
+    ({"temperature": 5}, "Temperature must be a number from 0.1 to 2, got 5"),
+    ({"n": 65}, "Number of samples must be a whole number from 1 to 64, got 65"),
+    ({"n": 1000}, "Number of samples must be a whole number from 1 to 64, got 1000"),
+    ({"n": 0}, "Number of samples must be a whole number from 1 to 64, got 0"),
+    ({"n": 2.5}, "Number of samples must be a whole number from 1 to 64, got 2.5"),
+    ({"seed": -3}, "Seed must be a whole number from 0 to 2147483647, got -3"),
+    ({"top_k": 17}, "Top-k must be 0 (off) or a whole number from 1 to 16, got 17"),
+    ({"top_p": 1.5}, "Top-p must be a number above 0 and at most 1 (1: off), got 1.5"),
     ({"model": "v9"}, "unknown model 'v9'; choose one of v1, v2, v3"),
     ({"model": "../../etc/passwd"}, "unknown model"),
-    ({"digit": 10}, "not in the list of choices"),
+    ({"digit": 10}, "Digit must be a whole number from 0 to 9, got 10"),
+    ({"digit": 2.5}, "Digit must be a whole number from 0 to 9, got 2.5"),
 ]
 
 
@@ -83,21 +90,64 @@ def test_the_app_keeps_answering_after_each_bad_input(client):
 
 def test_nan_temperature_is_refused_by_the_server(app_server):
     """gradio_client cannot even send NaN, but a hand-made request can: the server must check it too."""
-    body = '{"data": ["v3", 3, NaN, 4, 7]}'
+    body = '{"data": ["v3", 3, NaN, 4, 7, 0, 1]}'
     base = app_server.url.rstrip("/") + "/gradio_api/call/generate"
     event = httpx.post(base, content=body, headers={"content-type": "application/json"}, timeout=30).json()["event_id"]
     stream = httpx.get(f"{base}/{event}", timeout=60).text
     assert "event: error" in stream
-    assert "temperature must be from 0.1 to 2.0, got nan" in stream
+    assert "Temperature must be a number from 0.1 to 2, got nan" in stream
     assert "Traceback" not in stream
 
 
 def test_an_unconditional_model_ignores_the_digit(client):
-    with Image.open(generate(client, model="v1", digit=9)) as picture:
-        assert picture.size == expected_size(4)
+    with Image.open(generate(client, model="v1", digit=9)) as nine, Image.open(generate(client, model="v1", digit=3)) as three:
+        assert nine.size == expected_size(4)
+        assert np.array_equal(np.asarray(nine), np.asarray(three))  # same seed: the digit changed nothing
+    with Image.open(generate(client, model="v3", digit=9)) as nine, Image.open(generate(client, model="v3", digit=3)) as three:
+        assert not np.array_equal(np.asarray(nine), np.asarray(three))  # V3 does take it
+
+
+def test_top_k_and_top_p_are_optional_inputs_after_the_others(client):
+    with Image.open(generate(client, seed=11)) as plain, Image.open(generate(client, seed=11, top_k=0, top_p=1)) as off:
+        assert np.array_equal(np.asarray(plain), np.asarray(off))  # 0 and 1 mean off
+
+
+@pytest.mark.skipif("top_k" not in inspect.signature(pixelar.sample).parameters, reason="this core has no top-k yet")
+def test_top_k_and_top_p_change_the_samples(client):
+    with Image.open(generate(client, seed=11)) as plain, Image.open(generate(client, seed=11, top_k=1)) as greedy:
+        assert not np.array_equal(np.asarray(plain), np.asarray(greedy))
+    with Image.open(generate(client, seed=11, top_p=0.5)) as nucleus:
+        assert nucleus.size == expected_size(4)
 
 
 def test_temperature_and_seed_limits_are_inclusive(client):
     for temperature in (0.1, 2.0):
         with Image.open(generate(client, temperature=temperature, n=1, seed=2**31 - 1)) as picture:
             assert picture.size == expected_size(1)
+
+
+def test_the_app_started_beside_bad_files_and_logged_each(app_server, client):
+    skipped = re.findall(r"WARNING demo.models: skipping \S*/([^/\s]+\.safetensors):", app_server.output())
+    assert sorted(skipped) == [
+        "huge-claim.safetensors", "list-header.safetensors", "nan-weights.safetensors"]
+
+
+api_values = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**40), 2**40), st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=6),
+    st.lists(st.integers(0, 9), max_size=2),
+)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(model=st.sampled_from(["v1", "v3", "", "v9"]) | api_values, digit=st.integers(-2, 11) | api_values,
+       temperature=st.floats(-1, 3) | api_values, n=st.integers(-1, 70) | api_values, seed=st.integers(-5, 2**32) | api_values)
+def test_random_api_values_get_a_result_or_a_short_error(client, model, digit, temperature, n, seed):
+    try:
+        result = client.predict(model, digit, temperature, n, seed, api_name="/generate")
+    except AppError as error:
+        assert "Traceback" not in str(error) and len(str(error)) < 300
+    else:
+        with Image.open(result) as picture:
+            assert picture.size[0] > 0
+    with Image.open(generate(client, n=1)) as picture:  # and the app still answers
+        assert picture.size == expected_size(1)

@@ -6,12 +6,14 @@ import threading
 
 import gradio as gr
 import pytest
+import torch
+from hypothesis import given, settings as hypothesis_settings, strategies as st
 
 import pixelar
 from demo import common
 from demo.data import DataSets
 from demo.models import TRAINED_PER_SESSION, Shelf, Workspace
-from demo.training import BUDGETS, SEED_RECIPE_SAMPLES, Plan, TrainingRun, budget_choices, format_seconds
+from demo.training import BUDGETS, SEED_RECIPE_SAMPLES, Plan, TrainingRun, TrainingSlot, budget_choices, format_seconds
 
 
 @pytest.mark.parametrize("value", [0.1, 1, "1.5", 2.0])
@@ -19,19 +21,22 @@ def test_temperatures_in_range_are_accepted(value):
     assert common.check_temperature(value) == float(value)
 
 
-@pytest.mark.parametrize("value", [0, -1, 5, 2.01, float("nan"), float("inf"), "hot", None])
-def test_temperatures_out_of_range_are_refused(value):
-    with pytest.raises(ValueError, match="temperature must be"):
+@pytest.mark.parametrize("value, shown", [(0, "got 0"), (-1, "got -1"), (5, "got 5"), (2.01, "got 2.01"),
+                                          (float("nan"), "got nan"), (float("inf"), "got inf"), ("hot", "got 'hot'"),
+                                          (None, "the box is empty"), ("", "the box is empty")])
+def test_temperatures_out_of_range_are_refused_never_clamped(value, shown):
+    with pytest.raises(ValueError, match="Temperature must be a number from 0.1 to 2") as refused:
         common.check_temperature(value)
+    assert shown in str(refused.value)
 
 
-@pytest.mark.parametrize("value, ok", [(1, True), (64, True), (16.0, True), (0, False), (65, False), (2.5, False),
-                                       (True, False), ("3", False), (None, False)])
+@pytest.mark.parametrize("value, ok", [(1, True), (64, True), (16.0, True), (0, False), (65, False), (1000, False),
+                                       (2.5, False), (True, False), ("3", False), (None, False)])
 def test_sample_counts(value, ok):
     if ok:
         assert common.check_count(value) == int(value)
     else:
-        with pytest.raises(ValueError, match="number of samples must be a whole number from 1 to 64"):
+        with pytest.raises(ValueError, match="Number of samples must be a whole number from 1 to 64"):
             common.check_count(value)
 
 
@@ -40,16 +45,40 @@ def test_good_seeds(value, expected):
     assert common.check_seed(value) == expected
 
 
-@pytest.mark.parametrize("value", [-1, 2**31, 1.5, "7", True])
-def test_bad_seeds(value):
-    with pytest.raises(ValueError, match="seed must be"):
+@pytest.mark.parametrize("value", [-1, -5, 2**31, 1.5, "7", True])
+def test_bad_seeds_are_refused_naming_the_field_and_its_range(value):
+    with pytest.raises(ValueError, match=r"Seed must be a whole number from 0 to 2147483647, got"):
         common.check_seed(value)
 
 
-def test_next_seed_draws_a_new_one_only_when_asked_or_empty():
-    assert common.next_seed(42, new_each_time=False) == 42
-    assert 0 <= common.next_seed(None, new_each_time=False) <= common.SEED_MAX
-    assert 0 <= common.next_seed(42, new_each_time=True) <= common.SEED_MAX
+@pytest.mark.parametrize("value, expected", [(None, None), ("", None), (0, None), (1, 1), (16, 16), (5.0, 5)])
+def test_top_k_is_off_or_a_number_of_bins(value, expected):
+    assert common.check_top_k(value) == expected
+
+
+@pytest.mark.parametrize("value", [-1, 17, 2.5, "5"])
+def test_bad_top_k_is_refused(value):
+    with pytest.raises(ValueError, match="Top-k must be 0 .off. or a whole number from 1 to 16"):
+        common.check_top_k(value)
+
+
+@pytest.mark.parametrize("value, expected", [(None, None), ("", None), (1, None), (1.0, None), (0.9, 0.9), (0.05, 0.05)])
+def test_top_p_is_off_or_a_probability(value, expected):
+    assert common.check_top_p(value) == expected
+
+
+@pytest.mark.parametrize("value", [0, -0.1, 1.5, float("nan"), "x"])
+def test_bad_top_p_is_refused(value):
+    with pytest.raises(ValueError, match="Top-p must be a number above 0 and at most 1"):
+        common.check_top_p(value)
+
+
+def test_next_seed_keeps_the_seed_only_when_asked():
+    assert [common.next_seed(42, new_each_time=False) for _ in range(5)] == [42] * 5
+    drawn = [common.next_seed(42, new_each_time=True) for _ in range(20)]
+    assert len(set(drawn)) >= 19 and all(0 <= s <= common.SEED_MAX for s in drawn)
+    empty = [common.next_seed(None, new_each_time=False) for _ in range(20)]
+    assert len(set(empty)) >= 19
 
 
 def test_class_checks_follow_the_model():
@@ -58,8 +87,34 @@ def test_class_checks_follow_the_model():
     assert common.check_class(v1, 99, names) is None  # ignored: V1 is not class-conditional
     assert common.check_class(v3, common.ALL_CLASSES, names) is None
     assert common.check_class(v3, 3, names) == 3
-    with pytest.raises(ValueError, match="digit must be from 0 to 9"):
+    with pytest.raises(ValueError, match="Digit must be a whole number from 0 to 9, got 10"):
         common.check_class(v3, 10, names)
+    with pytest.raises(ValueError, match="Class must be a whole number from 0 to 9, got 3.5"):
+        common.check_class(v3, 3.5, [f"c{i}" for i in range(10)])
+
+
+def test_the_sampler_controls_check_every_field_in_one_place(tiny_checkpoints):
+    import gradio as gr
+
+    shelf = Shelf(tiny_checkpoints)
+    with gr.Blocks():
+        controls = common.sampler_controls(shelf, gr.State(None))
+    assert len(controls.inputs) == 7
+    settings = controls.read(None, "v3", 7, 0.8, 5, 0.9, 123, False)
+    assert (settings.label, settings.temperature, settings.top_k, settings.top_p, settings.seed) == (7, 0.8, 5, 0.9, 123)
+    assert settings.sample_kwargs() == {"labels": 7, "temperature": 0.8, "seed": 123, "top_k": 5, "top_p": 0.9}
+    assert controls.read(None, "v1", 7, 1, 0, 1, 5, False).label is None  # V1 ignores the class
+    assert len({controls.read(None, "v3", 7, 1, 0, 1, 5, True).seed for _ in range(10)}) >= 9  # new each time
+    for values, message in [
+        (("v3", 7, 0, 0, 1, 5, False), "Temperature must be a number from 0.1 to 2, got 0"),
+        (("v3", 7, 1, 99, 1, 5, False), "Top-k must be 0"),
+        (("v3", 7, 1, 0, 0, 5, False), "Top-p must be"),
+        (("v3", 7, 1, 0, 1, -5, False), "Seed must be a whole number from 0 to 2147483647, got -5"),
+        (("v3", 12, 1, 0, 1, 5, False), "Digit must be a whole number from 0 to 9, got 12"),
+        (("v9", 7, 1, 0, 1, 5, False), "unknown model 'v9'"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            controls.read(None, *values)
 
 
 def test_user_errors_become_short_escaped_messages():
@@ -97,8 +152,18 @@ def test_shelf_offers_the_shipped_models_in_order(tiny_checkpoints, tmp_path):
     assert shelf.by_kind() == {"v1": "v1", "v2": "v2", "v3": "v3"}
     model = shelf.get("v3", None)
     assert model.name == "v3" and shelf.get("v3", None) is model  # loaded once, shared
-    with pytest.raises(ValueError, match="unknown model 'v4'; choose one of v1, v2, v3"):
-        shelf.get("v4", None)
+    with pytest.raises(ValueError, match="unknown model 'v9'; choose one of v1, v2, v3"):
+        shelf.get("v9", None)
+
+
+def test_shelf_skips_bad_files_with_a_notice_and_a_log_line(app_checkpoints, caplog):
+    shelf = Shelf(app_checkpoints)
+    assert [name for _, name in shelf.choices(None)] == ["v1", "v2", "v3"]
+    assert list(shelf.refused()) == ["huge-claim.safetensors", "list-header.safetensors", "nan-weights.safetensors"]
+    assert "Skipped 3 file(s)" in shelf.notice() and "nan-weights.safetensors" in shelf.notice()
+    assert sum("skipping" in r.message for r in caplog.records) == 3
+    shelf.notice()
+    assert sum("skipping" in r.message for r in caplog.records) == 3  # logged once, not at every look
 
 
 def test_shelf_sees_checkpoints_written_while_it_runs(tiny_checkpoints, tmp_path):
@@ -177,10 +242,10 @@ def test_a_plan_checks_the_train_tab_inputs():
     plan = Plan.check("v2", "mnist-5k", 800, 256, 0.002)
     assert plan.samples == 800 * 256 and plan.config.eval_every == 100 and plan.config.learning_rate == 0.002
     for bad, message in [
-        (("v5", "mnist-5k", 10, 8, None), "unknown model 'v5'"),
+        (("v9", "mnist-5k", 10, 8, None), "unknown model 'v9'"),
         (("v3", "cifar", 10, 8, None), "unknown data set 'cifar'"),
         (("v3", "mnist-5k", None, 8, None), "whole numbers"),
-        (("v3", "mnist-5k", 10, 0, None), "batch size must be from 1"),
+        (("v3", "mnist-5k", 10, 0, None), "batch size must be a whole number from 1"),
         (("v3", "mnist-5k", 10, 8, 5.0), "learning rate must be above 0 and at most 1"),
     ]:
         with pytest.raises(ValueError, match=message):
@@ -203,6 +268,7 @@ def run_to_the_end(run: TrainingRun, stop_after_events: int | None = None):
 def test_a_training_run_reports_events_and_samples_at_each_check():
     dataset = pixelar.load_dataset("mnist-5k")
     config = pixelar.TrainConfig(steps=30, batch_size=64, eval_every=10, eval_images=4, report_seconds=0.05)
+    torch.manual_seed(0)  # the starting weights: the loss must fall from them, whatever the test order
     run = TrainingRun(pixelar.build_model("v3", hidden=16), dataset, config, threading.Event())
     events, samples = run_to_the_end(run)
     assert run.error is None and run.result.steps == 30 and not run.result.stopped
@@ -221,3 +287,57 @@ def test_stopping_a_run_keeps_what_it_trained():
     assert events[-1].stopped
     trace = pixelar.sample(run.model, 1, seed=0)  # usable at once
     assert trace.tokens.shape == (1, 784)
+
+
+def test_the_training_slot_serves_in_order_and_tells_each_their_place():
+    slot = TrainingSlot(max_minutes=5)
+    first, second, third = object(), object(), object()
+    assert list(slot.wait(first, threading.Event())) == []  # a free slot: no waiting
+    waiting_second = slot.wait(second, threading.Event())
+    assert next(waiting_second) == 1
+    give_up = threading.Event()
+    waiting_third = slot.wait(third, give_up)
+    assert next(waiting_third) == 2
+    slot.leave(first)
+    assert list(waiting_second) == [] and slot.holds(second)  # second's turn
+    assert next(waiting_third) == 1  # and third moved up
+    give_up.set()
+    assert list(waiting_third) == [] and slot.waiting() == 1  # gave up: out of the line
+    with pytest.raises(ValueError, match="positive number of minutes"):
+        TrainingSlot(max_minutes=0)
+
+
+def test_a_run_past_the_cap_stops_and_keeps_what_it_trained():
+    dataset = pixelar.load_dataset("mnist-5k")
+    config = pixelar.TrainConfig(steps=10**6, batch_size=32, eval_every=0, eval_images=4)
+    run = TrainingRun(pixelar.build_model("v1", hidden=8), dataset, config, threading.Event(), max_seconds=1.0)
+    run.start()
+    run.thread.join(timeout=120)
+    assert run.capped and run.result.stopped and 0 < run.result.steps < 10**6
+
+
+ANYTHING = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=True, allow_infinity=True),
+                     st.text(max_size=8))
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(ANYTHING)
+def test_every_check_returns_a_valid_value_or_names_its_field(value):
+    for check, field in [(common.check_temperature, "Temperature"), (common.check_count, "Number of samples"),
+                         (common.check_seed, "Seed"), (common.check_top_k, "Top-k"), (common.check_top_p, "Top-p")]:
+        try:
+            result = check(value)
+        except ValueError as error:
+            assert str(error).startswith(f"{field} must be"), error
+        else:
+            assert result is None or isinstance(result, (int, float)) and not isinstance(result, bool)
+            if check is common.check_temperature:
+                assert 0.1 <= result <= 2.0 and result == float(value)  # accepted as given, never clamped
+
+
+def test_a_waiting_run_hears_its_place_and_the_cap():
+    from demo.train_tab import waiting_line
+
+    assert waiting_line(1, TrainingSlot(max_minutes=20)).startswith(
+        "**Waiting for another user's training to finish**: 1 run ahead of yours, each at most 20 minutes.")
+    assert "2 runs ahead of yours." in waiting_line(2, TrainingSlot(max_minutes=None))

@@ -9,6 +9,8 @@ from PIL import Image
 
 from pixelar import load_checkpoint
 
+pytestmark = pytest.mark.slow  # trains models or a classifier
+
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -5,6 +5,8 @@ from pixelar import load_dataset
 from pixelar.fidelity import class_fidelity, load_classifier, save_classifier, train_classifier
 from helpers import tiny
 
+pytestmark = pytest.mark.slow  # trains models or a classifier
+
 
 @pytest.fixture(scope="module")
 def judge():

@@ -99,3 +99,16 @@ def test_bad_model_settings_are_refused():
         build_model("v1", k=1)
     with pytest.raises(ValueError, match="no setting"):
         build_model("v1", token_dim=3)
+
+
+@pytest.mark.parametrize("name", ["v1", "v2", "v3"])
+def test_under_bf16_autocast_fc1_is_the_seeds_dense_matmul(name):
+    """The bf16 training path (dense features @ fc1) and the fp32 path (table lookup) compute the same function."""
+    model = build_model(name, hidden=64).eval()
+    context, position, label = torch.randint(0, 17, (8, 28)), torch.randint(0, 784, (8,)), torch.randint(0, 10, (8,))
+    exact = model(context, position, label)
+    dense = torch.nn.functional.linear(model.dense_features(context, position, label), model.fc1.weight)
+    assert torch.allclose(model._after_fc1(dense), exact, atol=1e-5)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        fast = model(context, position, label)
+    assert fast.dtype == torch.bfloat16 and torch.allclose(fast.float(), exact, atol=0.05)

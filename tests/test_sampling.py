@@ -4,7 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from pixelar.sampling import entropy_bits, sample, softmax_at
+from hypothesis import given, settings, strategies as st
+
+from pixelar.device import bf16_is_native
+from pixelar.sampling import Request, _inverse_cdf, entropy_bits, sample, sample_many, softmax_at
 from helpers import image_logits, tiny
 
 
@@ -29,7 +32,7 @@ def test_trace_shapes_and_ranges(v3):
 
 
 def test_trace_logits_are_the_models_on_the_generated_image(v3):
-    trace = sample(v3, 3, labels=[2, 7, 9], seed=1)
+    trace = sample(v3, 3, labels=[2, 7, 9], seed=1, precision="fp32")
     for b in range(3):
         expected = image_logits(v3, torch.from_numpy(trace.tokens[b]), int(trace.labels[b]))
         assert np.allclose(trace.logits[b], expected.numpy(), atol=1e-5)
@@ -93,3 +96,105 @@ def test_same_seed_rolls_the_same_dice_at_every_temperature(v3):
     so the token is about ``floor(u * K)`` for the same ``u`` whatever came before."""
     a, b = sample(v3, 2, temperature=1000.0, seed=9), sample(v3, 2, temperature=900.0, seed=9)
     assert (a.tokens == b.tokens).mean() > 0.95
+
+
+@pytest.mark.skipif(not bf16_is_native(torch.device("cpu")), reason="this CPU has no native bf16")
+def test_auto_precision_is_bf16_here_and_close_to_fp32(v3):
+    fast, exact = sample(v3, 2, seed=4), sample(v3, 2, seed=4, precision="fp32")
+    assert fast.precision == "bf16" and exact.precision == "fp32"
+    same_image = sample(v3, 2, seed=4, precision="fp32", prefix=fast.tokens)  # fp32 logits on the bf16 image
+    assert np.abs(fast.logits - same_image.logits).max() < 0.1
+
+
+def test_fp32_is_used_when_asked_and_bad_precisions_are_refused(v3):
+    assert sample(v3, 1, seed=0, precision="fp32").precision == "fp32"
+    with pytest.raises(ValueError, match="precision"):
+        sample(v3, 1, precision="fp16")
+
+
+def test_top_k_keeps_k_bins_and_top_k_1_is_greedy(v3):
+    trace = sample(v3, 2, seed=0, top_k=3, precision="fp32")
+    assert ((trace.probs > 0).sum(-1) <= 3).all() and (trace.chosen_prob > 0).all()
+    greedy = sample(v3, 2, seed=0, top_k=1, precision="fp32")
+    assert np.array_equal(greedy.tokens, greedy.logits.argmax(-1))
+    assert greedy.top_k == 1 and np.allclose(greedy.entropy, 0)
+
+
+def test_top_p_keeps_the_shortest_run_reaching_p(v3):
+    trace = sample(v3, 2, seed=0, top_p=0.8, precision="fp32")
+    full = softmax_at(trace.logits, 1.0)
+    kept = trace.probs > 0
+    assert (trace.chosen_prob > 0).all()
+    assert (np.where(kept, full, 0).sum(-1) >= 0.8 - 1e-5).all()  # reaches p
+    smallest_kept = np.where(kept, full, np.inf).min(-1)
+    assert (np.where(kept, full, 0).sum(-1) - smallest_kept < 0.8 + 1e-5).all()  # and no bin could go
+    assert np.allclose(softmax_at(trace.logits, 1.0, top_p=0.8), trace.probs, atol=1e-6)
+
+
+def test_filters_keep_the_dice(v3):
+    """top-k/top-p only change where a step's uniform lands: a filter that keeps every bin changes nothing."""
+    plain = sample(v3, 2, seed=7, precision="fp32")
+    assert np.array_equal(sample(v3, 2, seed=7, precision="fp32", top_k=16, top_p=1.0).tokens, plain.tokens)
+
+
+@pytest.mark.parametrize("option", [{"top_k": 0}, {"top_k": 17}, {"top_k": 2.5}, {"top_p": 0}, {"top_p": 1.5}, {"top_p": "x"}])
+def test_bad_filters_are_refused(v3, option):
+    with pytest.raises(ValueError, match="top-"):
+        sample(v3, 1, **option)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    weights=st.lists(st.one_of(st.just(0.0), st.floats(1e-9, 1.0)), min_size=2, max_size=16).filter(lambda w: sum(w) > 0),
+    u=st.one_of(st.floats(0, 1, exclude_max=True, width=32), st.just(float(np.nextafter(np.float32(1), np.float32(0))))),
+)
+def test_inverse_cdf_never_draws_a_zero_probability_bin(weights, u):
+    probs = torch.tensor(weights, dtype=torch.float32)
+    probs = (probs / probs.sum()).unsqueeze(0)
+    token = int(_inverse_cdf(probs, torch.tensor([u], dtype=torch.float32)))
+    assert probs[0, token] > 0
+
+
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [({"labels": [3.7, 9.9], "n": 2}, "class labels"), ({"prefix": [3.9]}, "prefix tokens"),
+     ({"forced": {5.7: 1}}, "forced step"), ({"forced": {5: 1.5}}, "forced token"), ({"seed": 1.5}, "seed"),
+     ({"seed": -5}, "seed"), ({"n": True}, "number of samples"), ({"labels": "3"}, "class labels")],
+)
+def test_non_integers_are_refused_not_truncated(v3, kwargs, field):
+    with pytest.raises(ValueError, match=field):
+        sample(v3, **{"n": 1, **kwargs})
+
+
+def test_integral_floats_are_whole_numbers(v3):
+    a = sample(v3, 2.0, labels=[3.0, 9.0], seed=4.0, prefix=np.array([1.0, 2.0]), forced={5.0: 7.0})
+    b = sample(v3, 2, labels=[3, 9], seed=4, prefix=[1, 2], forced={5: 7})
+    assert np.array_equal(a.tokens, b.tokens)
+
+
+def test_sampling_leaves_the_global_rng_and_the_models_mode_alone(v3):
+    state = torch.get_rng_state()
+    v3.train()
+    sample(v3, 1)  # no seed: one is drawn elsewhere
+    assert v3.training and torch.equal(torch.get_rng_state(), state)
+    v3.eval()
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@pytest.mark.parametrize("kind", ["v1", "v3"])
+def test_merged_requests_get_exactly_what_they_get_alone(kind, precision):
+    """Different seeds, temperatures, sizes, filters, prefixes and forced tokens in one run: each caller's trace
+    is bit-identical to the one it gets alone."""
+    model = tiny(kind, hidden=64)
+    asks = [
+        dict(n=3, labels=[1, 2, 3], temperature=1.0, seed=1),
+        dict(n=70, labels=7, temperature=0.8, seed=2, top_k=4),  # more than one row tile by itself
+        dict(n=1, labels=0, temperature=1.3, seed=3, top_p=0.9, prefix=np.arange(40) % 16),
+        dict(n=5, temperature=1.0, seed=1, forced={300: 15, 301: 0}),
+    ]
+    merged = sample_many(model, [Request.of(model, **ask) for ask in asks], precision)
+    for ask, trace in zip(asks, merged):
+        alone = sample(model, **ask, precision=precision)
+        for field in ("tokens", "logits", "probs", "entropy", "chosen_prob", "labels"):
+            assert np.array_equal(getattr(trace, field), getattr(alone, field)), (ask, field)
+        assert (trace.seed, trace.temperature, trace.top_k, trace.top_p) == (alone.seed, alone.temperature, alone.top_k, alone.top_p)

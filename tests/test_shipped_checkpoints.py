@@ -31,9 +31,11 @@ def test_shipped_model_loads_and_its_nll_reproduces(name, mnist5k):
     assert 0 < trace.images().mean() < 0.5  # mostly dark background with some ink
 
 
-def test_the_seeds_story_holds_in_numbers():
-    nll = {name: load_checkpoint(CHECKPOINTS / f"{name}.safetensors").metadata["held_out_nll"] for name in ("v1", "v2", "v3")}
-    assert nll["v1"] > nll["v2"] > nll["v3"]
+def test_the_seeds_story_holds_in_numbers(mnist5k):
+    """Measured here, on the same 100 held-out images: each model beats the one before it."""
+    images = mnist5k.held_out.subset(100)
+    nll = {name: evaluate(load_checkpoint(CHECKPOINTS / f"{name}.safetensors"), images) for name in ("v1", "v2", "v3")}
+    assert nll["v1"] > nll["v2"] > nll["v3"], nll
 
 
 def test_v3_draws_the_digit_it_is_asked_for():

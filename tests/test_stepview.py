@@ -1,6 +1,4 @@
-"""The step-through view's pictures: drawn from a stored trace only, right at every step, on fixed scales."""
-import math
-
+"""The server-side step renderer (GIF, scripts): drawn from a stored trace only, right at every step, on fixed scales."""
 import numpy as np
 import pytest
 
@@ -123,20 +121,25 @@ def test_the_finished_image_has_no_step_numbers():
     assert view.caption.startswith("Done")
 
 
-def test_heat_maps_use_fixed_scales_with_a_colour_bar():
-    trace = make_trace()
-    picture = stepview.entropy_map(trace, 100, scale=4)
-    assert picture.size == (112, 112 + 44)
-    assert math.isclose(math.log2(trace.k), 4.0)
-    assert stepview.chosen_prob_map(trace, 100, scale=4).size == (112, 156)
-
-
-def test_entropy_sheet_lays_maps_out_like_the_sample_grid():
-    model = pixelar.build_model("v3", hidden=16)
-    trace = pixelar.sample(model, 4, seed=1)
-    grid = render.sample_grid(trace.images(), columns=2, scale=3)
-    sheet = stepview.entropy_sheet(trace, columns=2, scale=3)
-    assert sheet.size == (grid.width, grid.height + 44)
+def test_heat_maps_use_fixed_scales_bright_where_notable():
+    """Entropy 0 bits and a certain pick are drawn darkest, entropy log2 K and a 2**-8 pick brightest, whatever
+    else the trace holds: the scales are fixed, and on both maps bright means notable."""
+    trace, scale = make_trace(), 4
+    trace.entropy[0, :] = 2.0
+    trace.entropy[0, 0], trace.entropy[0, 1] = 0.0, 4.0  # 4 = log2(16), the top of the entropy scale
+    trace.chosen_prob[0, :] = 0.5
+    trace.chosen_prob[0, 0], trace.chosen_prob[0, 1] = 1.0, 2.0**-8  # surprise 0 and 8 bits
+    magma, inferno = render._colormap("magma"), render._colormap("inferno")
+    centre = lambda picture, step: np.asarray(picture)[scale // 2, step * scale + scale // 2]  # noqa: E731
+    entropy = stepview.entropy_map(trace, 100, scale=scale)
+    assert entropy.size == (28 * scale, 28 * scale + 44)
+    assert centre(entropy, 0).tolist() == magma[0].tolist() and centre(entropy, 1).tolist() == magma[255].tolist()
+    assert centre(entropy, 2).tolist() == magma[128].tolist()  # 2 bits: the middle
+    surprise = stepview.chosen_prob_map(trace, 100, scale=scale)
+    assert centre(surprise, 0).tolist() == inferno[0].tolist() and centre(surprise, 1).tolist() == inferno[255].tolist()
+    assert centre(surprise, 2).tolist() == inferno[32].tolist()  # p = 1/2: 1 bit of 8
+    far = np.asarray(entropy)[20 * scale, 20 * scale]  # after step 100: not drawn yet
+    assert far.tolist() == list(render.UNSEEN)
 
 
 def test_render_step_works_on_a_real_sample():
@@ -147,62 +150,20 @@ def test_render_step_works_on_a_real_sample():
     assert "At T = 1.5" in view.caption
 
 
-class Event:
-    def __init__(self, step, loss, held_out_nll=None):
-        self.step, self.loss, self.held_out_nll = step, loss, held_out_nll
 
 
-def test_loss_curves_separate_training_and_held_out_points():
-    events = [Event(10, 3.0), Event(20, 2.5, 2.6), Event(30, None, 2.4), Event(40, float("nan"))]
-    curves = stepview.loss_curves(events, start_held_out=4.0)
-    assert curves == {
-        "step": [0, 10, 20, 20, 30],
-        "bits per pixel": [4.0, 3.0, 2.5, 2.6, 2.4],
-        "curve": ["held-out", "training", "training", "held-out", "held-out"],
-    }
-    assert stepview.loss_curves([]) == {"step": [], "bits per pixel": [], "curve": []}
+def test_the_gif_frames_the_current_pixel_and_greys_the_undrawn_ones(tmp_path):
+    trace = make_trace()
+    trace.tokens[:] = 0  # an all-black drawing: undrawn pixels must still look different
+    frame = np.asarray(render.drawing_frame(trace, 300, scale=4))
+    row, col = divmod(300, 28)
+    assert frame[row * 4, col * 4].tolist() == list(render.CURRENT)  # the frame's edge
+    assert frame[27 * 4 + 2, 27 * 4 + 2].tolist() == list(render.UNSEEN)  # not drawn yet
+    assert frame[2 * 4 + 2, 2 * 4 + 2].tolist() == [8, 8, 8]  # drawn: bin 0 of 16 is (0 + 0.5) / 16 of white
+    done = np.asarray(render.drawing_frame(trace, 784, scale=4))
+    assert not (done == np.array(render.CURRENT, dtype=np.uint8)).all(-1).any()
+    from PIL import Image
 
-
-def test_a_click_on_the_bar_chart_maps_to_its_bin():
-    left, right = stepview.BAR_MARGINS[:2]
-    slot = (520 - left - right) / 16
-    assert stepview.bin_at(left + 0.5 * slot, 16) == 0
-    assert stepview.bin_at(left + 7.5 * slot, 16) == 7
-    assert stepview.bin_at(520 - right - 1, 16) == 15
-    assert stepview.bin_at(left - 5, 16) is None and stepview.bin_at(520 - right + 1, 16) is None
-
-
-def test_what_if_pair_frames_the_forced_pixel_in_both_futures():
-    original = make_trace()
-    other = make_trace(seed=1)
-    picture = stepview.what_if_pair(original, other, 300, scale=10)
-    single = stepview.marked_image(original, 300, scale=10)
-    assert picture.width > 2 * single.width and picture.height > single.height  # side by side, captions below
-    assert colour_count(single, stepview.CURRENT) > 0
-
-
-def test_completion_sheet_draws_the_cut_line_on_every_image():
-    completions = make_trace()
-    real = np.zeros((28, 28))
-    sheet = stepview.completion_sheet(real, completions, 10, ["real", "1"], scale=8)
-    cut_rows = np.flatnonzero((np.asarray(sheet) == np.array(stepview.CUT, dtype=np.uint8)).all(-1).any(1))
-    assert len(cut_rows) and cut_rows.min() >= 4 + 10 * 8 - 2  # at the 10th row (after the 4-pixel gutter)
-    assert sheet.width > 2 * 28 * 8
-
-
-def test_surprise_sheet_shares_one_scale():
-    from pixelar.experiments import Surprise
-
-    low, high = np.zeros((28, 28)), np.full((28, 28), 100.0)
-    sheet = stepview.surprise_sheet(np.zeros((28, 28)), {
-        "V1": Surprise(low, 0.0, 0.0), "V3": Surprise(high, 78400.0, 100.0),
-    }, scale=4)
-    pixels = np.asarray(sheet)
-    top = render.heatmap(np.full((1, 1), stepview.SURPRISE_MAX_BITS), 0, stepview.SURPRISE_MAX_BITS, "inferno", 1)
-    assert (pixels == np.asarray(top)[0, 0]).all(-1).sum() >= 28 * 28 * 16  # 100 bits is drawn as the top colour
-
-
-def test_temperature_row_has_one_image_per_temperature():
-    traces = [make_trace(temperature=t) for t in (0.3, 1.0, 1.5)]
-    row = stepview.temperature_row(traces, scale=8)
-    assert row.width >= 3 * 28 * 8 and row.height < 2 * 28 * 8
+    with Image.open(render.generation_gif(trace, tmp_path / "a.gif", every=28)) as gif:
+        gif.seek(5)
+        assert (np.asarray(gif.convert("RGB")) == np.array(render.UNSEEN, dtype=np.uint8)).all(-1).any()

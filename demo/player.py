@@ -1,0 +1,144 @@
+"""The step player: a sampled trace packed once for the page, and the ``gr.HTML`` component that plays it.
+
+The server sends the trace (tokens, per-step log-probabilities, entropy, chosen probability, label and model
+facts) once, as base64 of uint8 and float16 arrays; the page (``player.js``) then draws the canvas, the context
+window, the bin bars (reshaped for another temperature, top-k or top-p), the heat maps and the numbers at any
+step itself. Scrubbing and Play send no request. A click on a bar asks the server for a what-if through the
+component's ``select`` event: ``index`` is the step, ``value`` the bin.
+"""
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+
+import pixelar
+
+HERE = Path(__file__).resolve().parent
+LOGP_FLOOR = -60.0  # log-probabilities below this (p < 1e-26) are sent as this; float16 keeps ~3 digits
+_ids = itertools.count(1)
+
+TEMPLATE = """
+<div class="px-player" tabindex="-1">
+  <div class="px-bar">
+    <button class="px-home" title="First step (Home)">|◀</button>
+    <button class="px-prev" title="One step back (←; Shift+← one row)">◀</button>
+    <button class="px-play" title="Play / pause (Space)">▶ Play</button>
+    <button class="px-next" title="One step on (→; Shift+→ one row)">▶</button>
+    <button class="px-end" title="Finished image (End)">▶|</button>
+    <input class="px-slider" type="range" min="0" max="784" value="0" step="1" aria-label="step">
+    <label class="px-step-label">step <input class="px-step" type="number" min="0" max="784" step="1" value="0"
+      aria-label="step number"> / 784</label>
+    <select class="px-speed" aria-label="play speed" title="Play speed"></select>
+    <span class="px-playing-badge" aria-live="polite">● playing</span>
+  </div>
+  <div class="px-empty">Press <b>Sample</b> to draw an image. Then scrub the slider, or press <b>Play</b>
+    (keys: ←/→ one step, Shift+←/→ one row, Space play/pause, Home/End).</div>
+  <div class="px-body" style="display:none">
+    <div class="px-caption"></div>
+    <div class="px-panels"></div>
+    <div class="px-reshape">
+      <span class="px-reshape-title">Reshape the bars:</span>
+      <label>T <input class="px-t" type="range" min="0.1" max="2" step="0.05" value="1"><b class="px-t-value"></b></label>
+      <label>top-k <input class="px-k" type="number" min="1" max="16" step="1" placeholder="off"></label>
+      <label>top-p <input class="px-p" type="range" min="0.05" max="1" step="0.05" value="1"><b class="px-p-value"></b></label>
+      <button class="px-reset">as sampled</button>
+      <button class="px-back" style="display:none"></button>
+      <span class="px-status" aria-live="polite"></span>
+      <button class="px-present" title="Fill the screen (Esc to leave)">Present (full screen)</button>
+    </div>
+  </div>
+</div>
+"""
+
+
+def _luts() -> str:
+    from matplotlib import colormaps  # colour tables only
+
+    table = {}
+    for key, name in (("entropy", "magma"), ("surprise", "inferno")):
+        rgb = (colormaps[name](np.linspace(0, 1, 256))[:, :3] * 255).round().astype(int)
+        table[key] = rgb.tolist()
+    return json.dumps(table, separators=(",", ":"))
+
+
+def player_js() -> str:
+    return (HERE / "player.js").read_text().replace("__LUTS__", _luts())
+
+
+def player_css() -> str:
+    return (HERE / "player.css").read_text()
+
+
+def _b64(array: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    """Per-step log-probabilities at temperature 1 (the logits up to a constant, which no reshaping sees)."""
+    z = np.asarray(logits, dtype=np.float64)
+    z = z - z.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
+def pack_panel(trace: pixelar.Trace, index: int = 0, title: str = "", forced_step: int | None = None) -> dict:
+    """One image of a trace for the page: tokens (uint8), log-probabilities (float16, little-endian),
+    entropy and chosen probability (float16)."""
+    if trace.k > 256:
+        raise ValueError(f"the player draws at most 256 bins, got {trace.k}")
+    logp = np.maximum(_log_softmax(trace.logits[index]), LOGP_FLOOR).astype("<f2")  # (784, K)
+    return {
+        "title": title,
+        "tokens": _b64(trace.tokens[index].astype(np.uint8)),
+        "logp": _b64(logp),
+        "entropy": _b64(trace.entropy[index].astype("<f2")),
+        "chosen": _b64(trace.chosen_prob[index].astype("<f2")),
+        "prefix_length": int(trace.prefix_length),
+        "forced_step": forced_step,
+    }
+
+
+@dataclass
+class Facts:
+    """What the player says about the model that drew a trace."""
+
+    model: str
+    uses_position: bool
+    class_name: str | None  # None: the model ignores the class
+
+
+def payload(panels: list[dict], trace: pixelar.Trace, facts: Facts, caption: str, step: int = 0) -> dict:
+    """The player's value: one or two packed images sharing a model, settings and step."""
+    return {
+        "id": f"{next(_ids)}-{trace.seed}",
+        "k": int(trace.k),
+        "context": int(trace.context),
+        "temperature": float(trace.temperature),
+        "top_k": getattr(trace, "top_k", None),
+        "top_p": getattr(trace, "top_p", None),
+        "seed": int(trace.seed),
+        "model": facts.model,
+        "uses_position": bool(facts.uses_position),
+        "class_name": facts.class_name,
+        "caption": caption,
+        "step": int(step),
+        "panels": panels,
+    }
+
+
+def size_in_bytes(value: dict) -> int:
+    """What the page receives for a player value (its JSON)."""
+    return len(json.dumps(value, separators=(",", ":")).encode())
+
+
+def step_player(elem_id: str = "step-player") -> gr.HTML:
+    """The player component (empty until a value arrives)."""
+    return gr.HTML(
+        value=None, html_template=TEMPLATE, css_template=player_css(), js_on_load=player_js(),
+        elem_id=elem_id, elem_classes="px-host", apply_default_css=False, padding=False,
+    )

@@ -1,0 +1,128 @@
+"""Serving: every sample the tabs draw goes through ``sample`` or ``sample_each`` here.
+
+Requests that arrive together, from any user and any tab, are merged into shared runs of the core sampler
+(``pixelar.sampling.sample_many``) on one worker thread: 30 students asking for 16 digits each become one run of
+480 images instead of 30 runs fighting over two cores. Every user still gets exactly the images their seed
+gives when they are alone (the core guarantees it; ``tests/test_serving.py`` checks it under load).
+
+Threads: the worker computes with one thread, and so does a training run (``demo/training.py``), so on the
+2-core machine this app is sized for, requests and training each have a core and neither starves the other.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+import pixelar
+from pixelar.sampling import Request, sample_many
+
+log = logging.getLogger(__name__)
+
+WINDOW_SECONDS = 0.03  # after the first request arrives, wait this long for others to join its run
+MAX_IMAGES_PER_RUN = 512  # larger merged runs are split, so the first users are answered sooner
+
+
+@dataclass
+class Job:
+    """One request waiting for its run: the model, its checked arguments, and where its answer goes."""
+
+    model: torch.nn.Module
+    request: Request
+    precision: str
+    done: threading.Event = field(default_factory=threading.Event)
+    trace: pixelar.Trace | None = None
+    error: Exception | None = None
+
+
+class Batcher:
+    """Collects jobs from any number of threads and runs them in merged batches on its own worker thread."""
+
+    def __init__(self, window_seconds: float = WINDOW_SECONDS, max_images: int = MAX_IMAGES_PER_RUN):
+        self.window_seconds, self.max_images = window_seconds, max_images
+        self.runs = 0  # merged runs so far (for tests and the log)
+        self._jobs: queue.Queue[Job] = queue.Queue()
+        self._worker: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, model, precision: str = "auto", **kwargs) -> Job:
+        """Check the arguments here, in the caller's thread (a bad one raises at once), and queue the job."""
+        job = Job(model, Request.of(model, **kwargs), precision)
+        with self._lock:
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._work, name="pixelar-sampler", daemon=True)
+                self._worker.start()
+        self._jobs.put(job)
+        return job
+
+    @staticmethod
+    def wait(job: Job) -> pixelar.Trace:
+        job.done.wait()
+        if job.error is not None:
+            raise job.error
+        return job.trace
+
+    def _work(self) -> None:
+        torch.set_num_threads(1)
+        while True:
+            jobs = [self._jobs.get()]
+            deadline = time.monotonic() + self.window_seconds
+            while (left := deadline - time.monotonic()) > 0:
+                try:
+                    jobs.append(self._jobs.get(timeout=left))
+                except queue.Empty:
+                    break
+            while not self._jobs.empty():  # everything already waiting joins too
+                jobs.append(self._jobs.get_nowait())
+            for run in self._runs(jobs):
+                self._run(run)
+
+    def _runs(self, jobs: list[Job]) -> list[list[Job]]:
+        """Jobs grouped by model and precision, in arrival order, each group cut into runs of at most
+        ``max_images`` images (a larger single request runs alone)."""
+        groups: dict[tuple[int, str], list[Job]] = {}
+        for job in jobs:
+            groups.setdefault((id(job.model), job.precision), []).append(job)
+        runs = []
+        for group in groups.values():
+            run, size = [], 0
+            for job in group:
+                if run and size + job.request.n > self.max_images:
+                    runs.append(run)
+                    run, size = [], 0
+                run.append(job)
+                size += job.request.n
+            runs.append(run)
+        return runs
+
+    def _run(self, jobs: list[Job]) -> None:
+        try:
+            traces = sample_many(jobs[0].model, [job.request for job in jobs], jobs[0].precision)
+            for job, trace in zip(jobs, traces):
+                job.trace = trace
+        except Exception as error:  # handed to every caller of the run; the worker goes on
+            log.exception("a merged sampling run failed")
+            for job in jobs:
+                job.error = error
+        finally:
+            self.runs += 1
+            for job in jobs:
+                job.done.set()
+
+
+BATCHER = Batcher()
+
+
+def sample(model, **kwargs) -> pixelar.Trace:
+    """``pixelar.sample(model, **kwargs)``, merged with whatever other requests arrive at the same time."""
+    return BATCHER.wait(BATCHER.submit(model, **kwargs))
+
+
+def sample_each(model, asks: list[dict]) -> list[pixelar.Trace]:
+    """Several samples of one model at once (a temperature strip, a what-if pair): one merged run."""
+    jobs = [BATCHER.submit(model, **ask) for ask in asks]
+    return [BATCHER.wait(job) for job in jobs]
