@@ -113,6 +113,14 @@ def test_cached_sampler_logits_equal_a_full_forward_pass_at_every_step(dilation_
     assert trace.tokens[0, 100] == 15 and (trace.tokens[:, :40] == np.arange(40) % 16).all()
 
 
+def test_bf16_cached_sampling_stays_close_to_the_fp32_forward_pass():
+    model = tiny_v4()
+    trace = sample(model, 2, labels=[3, 8], seed=2, precision="bf16")
+    with torch.no_grad():
+        full = model.image_logits(torch.from_numpy(trace.tokens), torch.from_numpy(trace.labels))
+    assert trace.precision == "bf16" and np.abs(trace.logits - full.numpy()).max() < 0.1
+
+
 def test_v4_same_seed_repeats_and_seeds_differ():
     model = tiny_v4()
     a, b, c = sample(model, 4, labels=5, seed=3), sample(model, 4, labels=5, seed=3), sample(model, 4, labels=5, seed=4)
