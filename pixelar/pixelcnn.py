@@ -24,7 +24,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .device import autocast
 from .layers import IMAGE_SIZE, N_PIXELS, ChannelDropout
 
 FIRST_ROWS = 2  # the first vertical layer sees the 2 rows above ...
@@ -157,82 +156,96 @@ class GatedPixelCNN(nn.Module):
     # -- incremental sampling -------------------------------------------------------------------------
     @torch.no_grad()
     def begin(self, labels: torch.Tensor, dtype: torch.dtype = torch.float32) -> "PixelCNNState":
-        """Empty activation caches for ``len(labels)`` images; ``dtype`` is the matmul precision of the steps."""
-        state = PixelCNNState(self, labels)
-        state.dtype = dtype
-        return state
+        """Empty activation caches for ``len(labels)`` images; ``dtype`` is the precision of the steps' arithmetic."""
+        return PixelCNNState(self, labels, dtype)
 
     @torch.no_grad()
     def step(self, state: "PixelCNNState", t: int, canvas: torch.Tensor) -> torch.Tensor:
         """fp32 logits (n, K) for pixel ``t``; ``canvas`` (n, 784) holds the tokens of pixels < t."""
-        with autocast(state.dtype, canvas.device):
-            return state.step(t, canvas).float()
+        return state.step(t, canvas).float()
 
 
 class PixelCNNState:
     """Per-layer caches of one generation, channels last and zero padded as the convolutions see them.
 
-    ``x``, ``v[l]``: (n, pad + 28, pad + 28 + pad, C) whole maps (the vertical stack is computed a row at a time);
+    ``x``: (n, pad + 28, pad + 28 + pad, E+1) the embedded canvas; ``v[l]``: (n, ring, pad + 28 + pad, C) the
+    vertical stack's last ``ring`` rows (row r in slot r % ring; a row reads the rows up to 8 above it);
     ``h[l]``: (n, pad + 28, C) the current row of the horizontal stack; ``link[l]``: (n, 28, 2C) the current
-    row's vertical-to-horizontal input plus biases.
+    row's vertical-to-horizontal input plus biases. Weights are cast to ``dtype`` once, here: autocast around
+    each step would cast them again at every step.
     """
 
-    def __init__(self, model: GatedPixelCNN, labels: torch.Tensor):
+    def __init__(self, model: GatedPixelCNN, labels: torch.Tensor, dtype: torch.dtype):
         c, m = model.config, model
         n, ch, device = len(labels), c.channels, labels.device
-        self.m, self.ch = m, ch
+        self.m, self.ch, self.dilations = m, ch, m.dilations
         self.pad = p = max(max(m.dilations), FIRST_ROWS, FIRST_HALF_WIDTH, FIRST_LEFT)
         width = p + IMAGE_SIZE + p
-        self.x = torch.zeros(n, p + IMAGE_SIZE, width, c.token_dim + 1, device=device)
+        zeros = lambda *shape: torch.zeros(*shape, dtype=dtype, device=device)  # noqa: E731
+        self.x = zeros(n, p + IMAGE_SIZE, width, c.token_dim + 1)
         self.x[:, p:, p : p + IMAGE_SIZE, -1] = 1.0  # the constant channel, inside the image only
-        self.v = [torch.zeros(n, p + IMAGE_SIZE, width, ch, device=device) for _ in range(c.layers + 1)]
-        self.h = [torch.zeros(n, p + IMAGE_SIZE, ch, device=device) for _ in range(c.layers + 1)]
-        self.link = [torch.empty(n, IMAGE_SIZE, 2 * ch, device=device) for _ in range(c.layers + 1)]
-        cls_in, cls_v, cls_h = m._class_biases(labels)
+        # slots of rows above the image (r < 0) are ones not yet written, so zero, as the padding they stand for
+        self.ring = max(m.dilations) + 1
+        self.v = [zeros(n, self.ring, width, ch) for _ in range(c.layers + 1)]
+        self.h = [zeros(n, p + IMAGE_SIZE, ch) for _ in range(c.layers + 1)]
+        self.link: list[torch.Tensor] = [None] * (c.layers + 1)  # (n, 28, 2C) each, set at the start of a row
+
+        def cast(w: torch.Tensor) -> torch.Tensor:
+            return w.detach().to(dtype).contiguous()
+
+        def matrix(conv: nn.Conv2d) -> torch.Tensor:  # a 1x1 convolution as a (C_in, C_out) matrix
+            return cast(conv.weight[:, :, 0, 0].t())
+
+        cls_in, cls_v, cls_h = (cast(b) for b in m._class_biases(labels))
         self.cls_v_in, self.cls_h_in = cls_in[:, None, :ch], cls_in[:, None, ch:]  # (n, 1, C)
         self.cls_v = [b[:, :, None, None] for b in cls_v.unbind(1)]  # (n, 2C, 1, 1)
         self.cls_h = [b[:, None] for b in cls_h.unbind(1)]  # (n, 1, 2C)
+        self.embedding = cast(m.token_embedding.weight)  # (K, E)
+        self.v_in = (cast(m.v_in.weight), cast(m.v_in.bias))
+        self.v_conv = [(cast(conv.weight), cast(conv.bias)) for conv in m.v_conv]
+        self.v_out = [(matrix(conv), cast(conv.bias)) for conv in m.v_out]
         # horizontal weights as matrices over (tap, channel) patches
-        self.w_h_in = m.h_in.weight[:, :, 0].permute(2, 1, 0).reshape(-1, ch)  # (3(E+1), C)
-        self.w_h = [conv.weight[:, :, 0].permute(2, 1, 0).reshape(2 * ch, 2 * ch) for conv in m.h_conv]
-        self.w_h_out = [conv.weight[:, :, 0, 0].t() for conv in m.h_out]  # (C, C)
-        self.w_link = [m.v_to_h_in.weight[:, :, 0, 0].t()] + [conv.weight[:, :, 0, 0].t() for conv in m.v_to_h]
-        self.link_bias = [m.h_in.bias] + [conv.bias for conv in m.h_conv]
-        self.w_head1, self.w_head2 = m.head1.weight[:, :, 0, 0].t(), m.head2.weight[:, :, 0, 0].t()
+        self.w_h_in = cast(m.h_in.weight[:, :, 0].permute(2, 1, 0).reshape(-1, ch))  # (3(E+1), C)
+        self.w_h = [cast(conv.weight[:, :, 0].permute(2, 1, 0).reshape(2 * ch, 2 * ch)) for conv in m.h_conv]
+        self.h_out = [(matrix(conv), cast(conv.bias)) for conv in m.h_out]  # (C, C), (C,)
+        self.w_link = [matrix(m.v_to_h_in)] + [matrix(conv) for conv in m.v_to_h]
+        self.link_bias = [cast(m.h_in.bias)] + [cast(conv.bias) for conv in m.h_conv]
+        self.head = [(matrix(m.head1), cast(m.head1.bias)), (matrix(m.head2), cast(m.head2.bias))]
 
     def step(self, t: int, canvas: torch.Tensor) -> torch.Tensor:
-        m, p = self.m, self.pad
+        p = self.pad
         i, j = divmod(t, IMAGE_SIZE)
         if t > 0:
             pi, pj = divmod(t - 1, IMAGE_SIZE)
-            self.x[:, p + pi, p + pj, :-1] = m.token_embedding(canvas[:, t - 1])
+            self.x[:, p + pi, p + pj, :-1] = self.embedding[canvas[:, t - 1]]
         if j == 0:
             self._vertical_row(i)
         r = p + j  # column of pixel (i, j) in padded maps
         patch = self.x[:, p + i, r - FIRST_LEFT : r].reshape(len(canvas), -1)  # (n, 3(E+1))
         h = torch.addmm(self.link[0][:, j], patch, self.w_h_in)  # (n, C)
         self.h[0][:, r] = h
-        for layer, d in enumerate(m.dilations):
+        for layer, d in enumerate(self.dilations):
             prev = self.h[layer]
             a = torch.addmm(self.link[layer + 1][:, j], prev[:, r - d : r + 1 : d].flatten(1), self.w_h[layer])  # (n, 2C)
-            h = torch.addmm(m.h_out[layer].bias, _gate(a, 1), self.w_h_out[layer]).add_(h)
+            w_out, b_out = self.h_out[layer]
+            h = torch.addmm(b_out, _gate(a, 1), w_out).add_(h)
             self.h[layer + 1][:, r] = h
-        hidden = torch.addmm(m.head1.bias, h.relu(), self.w_head1).relu_()
-        return torch.addmm(m.head2.bias, hidden, self.w_head2)  # (n, K)
+        (w1, b1), (w2, b2) = self.head
+        return torch.addmm(b2, torch.addmm(b1, h.relu(), w1).relu_(), w2)  # (n, K)
 
     def _vertical_row(self, i: int) -> None:
         """Row ``i`` of every vertical layer and the horizontal stack's link inputs for it (rows < i are known)."""
-        m, p, ch = self.m, self.pad, self.ch
+        p = self.pad
         cols = slice(p, p + IMAGE_SIZE)
         slab = self.x[:, p + i - FIRST_ROWS : p + i, p - FIRST_HALF_WIDTH : p + IMAGE_SIZE + FIRST_HALF_WIDTH]
-        v = m.v_in(slab.permute(0, 3, 1, 2))[:, :, 0].transpose(1, 2) + self.cls_v_in  # (n, 28, C)
-        self.v[0][:, p + i, cols] = v
+        v = F.conv2d(slab.permute(0, 3, 1, 2), *self.v_in)[:, :, 0].transpose(1, 2) + self.cls_v_in  # (n, 28, C)
+        self.v[0][:, i % self.ring, cols] = v
         self.link[0] = (v @ self.w_link[0]).add_(self.link_bias[0]).add_(self.cls_h_in)  # (n, 28, C)
-        for layer, d in enumerate(m.dilations):
-            prev = self.v[layer]
-            slab = prev[:, p + i - d : p + i + 1 : d, p - d : p + IMAGE_SIZE + d].permute(0, 3, 1, 2)  # (n, C, 2, 28+2d)
-            conv = m.v_conv[layer]
-            a = F.conv2d(slab, conv.weight, conv.bias, dilation=(1, d)) + self.cls_v[layer]  # (n, 2C, 1, 28)
-            v = v + m.v_out[layer](_gate(a, 1))[:, :, 0].transpose(1, 2)  # (n, 28, C)
-            self.v[layer + 1][:, p + i, cols] = v
+        for layer, d in enumerate(self.dilations):
+            rows = [(i - d) % self.ring, i % self.ring]
+            slab = self.v[layer][:, rows, p - d : p + IMAGE_SIZE + d].permute(0, 3, 1, 2)  # (n, C, 2, 28+2d)
+            a = F.conv2d(slab, *self.v_conv[layer], dilation=(1, d)) + self.cls_v[layer]  # (n, 2C, 1, 28)
+            w_out, b_out = self.v_out[layer]
+            v = torch.addmm(b_out, _gate(a, 1)[:, :, 0].transpose(1, 2).flatten(0, 1), w_out).view_as(v).add_(v)
+            self.v[layer + 1][:, i % self.ring, cols] = v
             self.link[layer + 1] = (v @ self.w_link[layer + 1]).add_(self.link_bias[layer + 1]).add_(self.cls_h[layer])

@@ -16,7 +16,7 @@ def mnist5k():
     return load_dataset("mnist-5k")
 
 
-@pytest.mark.parametrize("name", ["v1", "v2", "v3"])
+@pytest.mark.parametrize("name", ["v1", "v2", "v3", "v4"])
 def test_shipped_model_loads_and_its_nll_reproduces(name, mnist5k):
     path = CHECKPOINTS / f"{name}.safetensors"
     assert path.stat().st_size < 10 * 2**20
@@ -43,3 +43,14 @@ def test_v3_draws_the_digit_it_is_asked_for():
     assert judge.metadata["held_out_accuracy"] > 0.95
     trace = sample(load_checkpoint(CHECKPOINTS / "v3.safetensors"), 20, labels=np.arange(20) % 10, seed=0)
     assert (judge.predict(trace.images()) == trace.labels).mean() >= 0.7
+
+
+def test_v4_sees_the_whole_past_and_beats_v3_by_a_tenth():
+    v3, v4 = (load_checkpoint(CHECKPOINTS / f"{name}.safetensors").metadata for name in ("v3", "v4"))
+    assert not v4.get("partial") and v4["held_out_nll"] <= 0.9 * v3["held_out_nll"]
+
+
+def test_v4_draws_the_digit_it_is_asked_for():
+    judge = load_classifier(CHECKPOINTS / "classifier-mnist-5k.safetensors")
+    trace = sample(load_checkpoint(CHECKPOINTS / "v4.safetensors"), 20, labels=np.arange(20) % 10, seed=0)
+    assert (judge.predict(trace.images()) == trace.labels).mean() >= 0.85

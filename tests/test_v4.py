@@ -103,13 +103,22 @@ def test_v4_depends_on_the_class():
         assert not torch.equal(model.image_logits(tokens, torch.tensor([1, 1])), model.image_logits(tokens, torch.tensor([2, 2])))
 
 
-def test_cached_sampler_logits_equal_a_full_forward_pass_at_every_step():
-    model = tiny_v4()
+@pytest.mark.parametrize("dilation_cycle", [4, 1])
+def test_cached_sampler_logits_equal_a_full_forward_pass_at_every_step(dilation_cycle):
+    model = tiny_v4(dilation_cycle=dilation_cycle)
     trace = sample(model, 3, labels=[2, 7, 9], seed=1, prefix=np.arange(40) % 16, forced={100: 15, 500: 0}, precision="fp32")
     with torch.no_grad():
         full = model.image_logits(torch.from_numpy(trace.tokens), torch.from_numpy(trace.labels))
     assert np.allclose(trace.logits, full.numpy(), atol=1e-5)
     assert trace.tokens[0, 100] == 15 and (trace.tokens[:, :40] == np.arange(40) % 16).all()
+
+
+def test_bf16_cached_sampling_stays_close_to_the_fp32_forward_pass():
+    model = tiny_v4()
+    trace = sample(model, 2, labels=[3, 8], seed=2, precision="bf16")
+    with torch.no_grad():
+        full = model.image_logits(torch.from_numpy(trace.tokens), torch.from_numpy(trace.labels))
+    assert trace.precision == "bf16" and np.abs(trace.logits - full.numpy()).max() < 0.1
 
 
 def test_v4_same_seed_repeats_and_seeds_differ():
