@@ -25,7 +25,7 @@ from pixelar.sampling import Request, sample_many
 
 log = logging.getLogger(__name__)
 
-WINDOW_SECONDS = 0.03  # after the first request arrives, wait this long for others to join its run
+WINDOW_SECONDS = 0.25  # after the first request arrives, wait this long for others to join its run
 MAX_IMAGES_PER_RUN = 512  # larger merged runs are split, so the first users are answered sooner
 
 
@@ -105,8 +105,11 @@ class Batcher:
 
     def _run(self, jobs: list[Job]) -> None:
         self.idle.clear()
+        began = time.perf_counter()
         try:
             traces = sample_many(jobs[0].model, [job.request for job in jobs], jobs[0].precision)
+            log.info("merged run: %d requests, %d images, %.2f s", len(jobs), sum(j.request.n for j in jobs),
+                     time.perf_counter() - began)
             for job, trace in zip(jobs, traces):
                 job.trace = trace
         except Exception as error:  # handed to every caller of the run; the worker goes on
