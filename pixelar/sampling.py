@@ -155,7 +155,12 @@ def sample_many(model, requests: Sequence[Request], precision: str = "auto") -> 
     labels = _padded(torch.cat([r.labels for r in requests]), rows, 0).to(device)
     given = _padded(torch.cat([r.given for r in requests]), rows, -1).to(device)
     dice = _padded(torch.cat([r.dice() for r in requests]), rows, 0.5).to(device)
-    per_row = lambda values, fill: _padded(torch.cat([torch.full((r.n,), v, dtype=torch.float32) for r, v in zip(requests, values)]), rows, fill).to(device)  # noqa: E731
+
+    def per_row(values: list[float], fill: float) -> torch.Tensor:
+        """One value per request, repeated for each of its rows: (rows,)."""
+        repeated = torch.cat([torch.full((r.n,), v, dtype=torch.float32) for r, v in zip(requests, values)])
+        return _padded(repeated, rows, fill).to(device)
+
     temperature = per_row([r.temperature for r in requests], 1.0).unsqueeze(1)
     top_k = per_row([r.top_k or model.k for r in requests], model.k).long()
     top_p = per_row([math.inf if r.top_p is None else r.top_p for r in requests], math.inf)
