@@ -10,8 +10,7 @@ import argparse
 import torch
 
 from pixelar import sample
-from pixelar.device import compute_dtype
-from pixelar.sampling import PRECISION_NAMES
+from pixelar.device import PRECISION_NAMES, compute_dtype
 from benchmarks.common import best_of, machine, v3_model
 from benchmarks.seed_reference import generate_image_v3, seed_v3
 

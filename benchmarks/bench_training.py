@@ -8,8 +8,7 @@ import time
 import torch
 
 from pixelar import TrainConfig, build_model, load_dataset, train
-from pixelar.device import compute_dtype
-from pixelar.sampling import PRECISION_NAMES
+from pixelar.device import PRECISION_NAMES, compute_dtype
 from benchmarks.common import best_of, machine
 from benchmarks.seed_reference import create_training_data_v3, seed_v3, train_steps
 

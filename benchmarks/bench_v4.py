@@ -12,8 +12,7 @@ from pathlib import Path
 import torch
 
 from pixelar import build_model, load_checkpoint, sample
-from pixelar.device import compute_dtype
-from pixelar.sampling import PRECISION_NAMES
+from pixelar.device import PRECISION_NAMES, compute_dtype
 from benchmarks.common import best_of, machine, v3_model
 
 SHIPPED_V4 = Path(__file__).resolve().parents[1] / "checkpoints" / "v4.safetensors"

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import gradio as gr
 
 import pixelar
+from pixelar.inputs import whole_number
 
 from .models import Shelf, Workspace
 
@@ -90,14 +91,10 @@ def _number(value, field: str, allowed: str):
 
 def check_whole(value, field: str, low: int, high: int) -> int:
     """A whole number from ``low`` to ``high`` (an integral float is fine), or a ValueError that names the field
-    and the range. Nothing is rounded or clamped."""
-    allowed = f"a whole number from {low} to {high}"
-    if isinstance(value, str):
-        raise ValueError(f"{field} must be {allowed}, got {value!r}")
-    number = _number(value, field, allowed)
-    if not number.is_integer() or not low <= number <= high:
-        raise ValueError(f"{field} must be {allowed}, got {value!r}")
-    return int(number)
+    and the range (the core's one check, ``pixelar.inputs.whole_number``, plus the empty box)."""
+    if value is None or value == "":
+        raise ValueError(f"{field} must be a whole number from {low} to {high}; the box is empty")
+    return whole_number(value, field, low, high)
 
 
 def check_temperature(temperature) -> float:

@@ -25,6 +25,7 @@ def pick_device(name: str | None = None) -> torch.device:
 
 
 PRECISIONS = ("auto", "fp32", "bf16")
+PRECISION_NAMES = {torch.float32: "fp32", torch.bfloat16: "bf16"}  # a compute dtype as the option names it
 
 
 @functools.cache

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .data import dequantize
-from .device import compute_dtype
+from .device import PRECISION_NAMES, compute_dtype
 from .inputs import whole_number, whole_numbers
 from .layers import IMAGE_SIZE, N_PIXELS
 
@@ -22,7 +22,6 @@ MAX_SAMPLES = 1024  # images per call; more is a mistake rather than a wish
 SEED_MAX = 2**31 - 1
 TEMPERATURE_RANGE = (0.001, 10_000.0)  # beyond these the float32 softmax is greedy or uniform anyway
 ROW_TILE = 128  # rows per model call while sampling: the same for every run, so batching never changes a result
-PRECISION_NAMES = {torch.float32: "fp32", torch.bfloat16: "bf16"}
 
 
 @dataclass

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from .data import Dataset
-from .device import PRECISIONS, autocast, compute_dtype, pick_device
+from .device import PRECISION_NAMES, PRECISIONS, autocast, compute_dtype, pick_device
 from .evaluation import evaluate
 from .inputs import whole_number
 from .layers import ChannelDropout, Dropout
@@ -196,7 +196,7 @@ def train(
         held_out_nll=held_out,
         stopped=stopped,
         history=history,
-        precision="bf16" if dtype == torch.bfloat16 else "fp32",
+        precision=PRECISION_NAMES[dtype],
     )
 
 
