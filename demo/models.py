@@ -10,7 +10,7 @@ from pathlib import Path
 import pixelar
 from pixelar.data import DIGITS
 from pixelar.fidelity import is_classifier_file
-from pixelar.models import PixelMLP
+from pixelar.models import CONFIGS, PixelMLP
 
 log = logging.getLogger(__name__)
 
@@ -168,11 +168,18 @@ class Shelf:
     def _shipped_label(name: str, info: dict) -> str:
         kind = info["model"]
         label = name.upper() if name == kind else f"{name} ({kind.upper()})"
-        return " · ".join([label, "pretrained", *_nll(info)])
+        return " · ".join([label, "pretrained", *_shape(kind, info.get("config", {})), *_nll(info)])
 
     @staticmethod
     def _trained_label(name: str, model: PixelMLP) -> str:
-        return " · ".join([name, "trained here", *_nll(model.metadata)])
+        return " · ".join([name, "trained here", *_shape(model.name, vars(model.config)), *_nll(model.metadata)])
+
+
+def _shape(kind: str, config: dict) -> list[str]:
+    """The context length and bins of a model where they differ from its kind's defaults: ["context 84"]."""
+    default = vars(CONFIGS[kind]())
+    return [f"{label} {config[key]}" for key, label in (("context", "context"), ("k", "K"))
+            if key in config and config[key] != default[key]]
 
 
 def _nll(metadata: dict) -> list[str]:

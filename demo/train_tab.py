@@ -5,6 +5,7 @@ told so. A finished or stopped run becomes a model of this session, in the Gener
 """
 from __future__ import annotations
 
+import functools
 import threading
 
 import gradio as gr
@@ -16,18 +17,23 @@ from pixelar.checkpoints import run_metadata
 from . import pictures, serving
 from .common import BuiltTab, check_whole, friendly
 from .data import DATASET_CHOICES, DataSets
-from .models import MODEL_ORDER, Workspace, model_title
+from .models import MODEL_ORDER, Workspace
 from .tour import guided_tour
 from .training import (
-    BUDGETS,
     CHECK_IMAGES,
+    CONTEXTS,
+    K_RANGE,
     LONG_RUN_SECONDS,
     Plan,
+    Shape,
     Throughput,
     TrainingRun,
     TrainingSlot,
     budget_choices,
+    budgets,
     format_seconds,
+    samples_word,
+    unit,
 )
 
 UPDATE_SECONDS = 1.0  # the page hears from a run at least this often
@@ -36,7 +42,8 @@ REPRESENTATIVE_SECONDS = 30  # shorter runs do not replace the measured speed be
 INTRO = (
     "Train a model here and watch it learn. Loss is in **bits per pixel**: 4.0 is a uniform guess over 16 bins; "
     "lower is better. Stop any time: nothing trained so far is lost. The model then appears in the Generate and "
-    "Step-through pickers (for you only) and can be downloaded."
+    "Step-through pickers (for you only) and can be downloaded. **Context** and **K** change the model's shape: "
+    "more context costs parameters and time; fewer bins make coarser grey levels (bits per pixel then mean less)."
 )
 WAITING = "**Waiting for another user's training to finish**; yours starts right after."
 
@@ -54,12 +61,37 @@ def status_line(kind: str, dataset: pixelar.Dataset, event: pixelar.TrainEvent) 
         f"**Training {kind.upper()}** on {dataset.name} ({len(dataset.train):,} images)",
         f"device **{event.device}**",
         f"step **{event.step:,}** / {event.total_steps:,}",
-        f"**{event.samples_per_second:,.0f}** samples/s",
+        f"**{event.samples_per_second:,.0f}** {samples_word(kind)}/s",
     ]
     if event.loss is not None:
         parts.append(f"loss {event.loss:.3f} bits/pixel")
     parts.append(f"ETA **{format_seconds(event.eta_seconds)}**")
     return " · ".join(parts)
+
+
+def batch_label(kind: str) -> str:
+    return "Batch size (whole images per step)" if unit(kind) == "images" else "Batch size ((image, pixel) pairs per step)"
+
+
+@functools.lru_cache(maxsize=64)
+def parameters(kind: str, shape: Shape) -> int:
+    return pixelar.count_parameters(shape.build(kind))
+
+
+def shape_line(kind: str, shape: Shape) -> str:
+    """The cost of a model shape in parameters, beside the seed's shape of the same model."""
+    line = f"**{kind.upper()} · {shape.describe(kind)}: {parameters(kind, shape):,} parameters**"
+    standard = Shape.check(kind, 28, 16)
+    if shape != standard:
+        line += f" ({standard.describe(kind)}: {parameters(kind, standard):,})"
+    return line
+
+
+def run_line(kind: str, steps: int, batch_size: int, rate: float) -> str:
+    """This run's expected time at ``rate`` samples/s measured here."""
+    what = "images" if unit(kind) == "images" else "(image, pixel) pairs"
+    return (f"This run: {steps:,} steps × {batch_size:,} {what} ≈ **{format_seconds(steps * batch_size / rate)}** "
+            f"at the **{rate:,.0f} {samples_word(kind)}/s** measured here for this shape.")
 
 
 def samples_picture(step: int, trace: pixelar.Trace, names: list[str], conditional: bool) -> gr.Image:
@@ -78,25 +110,29 @@ def build_train_tab(data_sets: DataSets, session: gr.State, slot: TrainingSlot |
     with gr.Tab("Train", elem_id="tab-train") as tab:
         with gr.Row(elem_classes="tab-body"):
             with gr.Column(scale=1, min_width=340, elem_classes="controls"):
-                kind = gr.Radio([(k.upper(), k) for k in MODEL_ORDER], value="v3", label="Model",
-                                info=" · ".join(model_title(k) for k in MODEL_ORDER), elem_id="train-model")
-                dataset = gr.Dropdown(DATASET_CHOICES, value="mnist-5k", label="Data set")
-                data_info = gr.Markdown()
-                confirm = gr.Checkbox(False, label="Yes, I want to start a run this long", visible=False)
+                kind = gr.Radio([(k.upper(), k) for k in MODEL_ORDER], value="v3", label="Model", elem_id="train-model")
+                context = gr.Radio(list(CONTEXTS), value=28, label="Context length: previous pixels seen (the seed's: 28)",
+                                   elem_id="train-context")
                 with gr.Row():
-                    start = gr.Button("Start training", variant="primary", size="lg", elem_id="train-start")
-                    stop = gr.Button("Stop", variant="stop", size="lg", interactive=False, elem_id="train-stop")
-                budget = gr.Radio(budget_choices(None), value="quick", label="Budget",
-                                  info="Times are measured on this server (more with held-out checks).")
-                budget_info = gr.Markdown()
+                    k_bins = gr.Number(16, label=f"K bins ({K_RANGE[0]}–{K_RANGE[1]})", precision=0, elem_id="train-k",
+                                       scale=1, min_width=100)
+                    dataset = gr.Dropdown(DATASET_CHOICES, value="mnist-5k", label="Data set", scale=2)
+                budget = gr.Radio(budget_choices("v3", None), value="quick", label="Budget (times measured on this server)")
+                budget_info = gr.Markdown(elem_id="train-cost")
+                confirm = gr.Checkbox(False, label="Yes, I want to start a run this long", visible=False)
+                data_info = gr.Markdown(elem_classes="small-note")
+                quick = budgets("v3")["quick"]
                 with gr.Accordion("Steps, batch size, learning rate", open=False):
-                    steps = gr.Number(BUDGETS["quick"].steps, label="Steps", info=f"1 to {MAX_STEPS:,}")
-                    batch_size = gr.Number(BUDGETS["quick"].batch_size, label="Batch size ((image, pixel) pairs per step)",
-                                           info=f"1 to {MAX_BATCH:,}")
-                    learning_rate = gr.Number(1e-3, label="Learning rate (AdamW)", step=1e-4, info="above 0, at most 1")
+                    steps = gr.Number(quick.steps, label="Steps", info=f"1 to {MAX_STEPS:,}")
+                    batch_size = gr.Number(quick.batch_size, label=batch_label("v3"), info=f"1 to {MAX_BATCH:,}")
+                    learning_rate = gr.Number(pixelar.MODELS["v3"].learning_rate, label="Learning rate (AdamW)", step=1e-4,
+                                              info="above 0, at most 1")
                 gr.Markdown(INTRO, elem_classes="small-note")
                 guided_tour("train")
             with gr.Column(scale=2, min_width=320):
+                with gr.Row(equal_height=True):
+                    start = gr.Button("Start training", variant="primary", size="lg", elem_id="train-start", scale=2)
+                    stop = gr.Button("Stop", variant="stop", size="lg", interactive=False, elem_id="train-stop", scale=1)
                 status = gr.Markdown("Not training.", elem_id="train-status")
                 with gr.Row():
                     plot = gr.Plot(label="Loss, bits per pixel (log scale): training line, held-out dots",
@@ -109,29 +145,46 @@ def build_train_tab(data_sets: DataSets, session: gr.State, slot: TrainingSlot |
 
 
     @friendly
-    def on_open(kind, steps, batch_size, dataset):
-        return (*describe_budget(kind, steps, batch_size), describe_data(dataset))
+    def on_open(kind, steps, batch_size, context, k, dataset):
+        data = describe_data(dataset)
+        for update in describe_budget(kind, steps, batch_size, context, k):
+            yield (*update, data)
 
-    def on_budget(key):
-        return BUDGETS[key].steps, BUDGETS[key].batch_size
+    def on_kind(kind):
+        """A new model kind starts from its own presets (V4 counts whole images) and learning rate."""
+        quick = budgets(kind)["quick"]
+        return (gr.Radio(budget_choices(kind, None), value="quick"), quick.steps,
+                gr.Number(quick.batch_size, label=batch_label(kind)), pixelar.MODELS[kind].learning_rate,
+                gr.Radio(visible=unit(kind) == "pixels"))
+
+    def on_budget(kind, key):
+        preset = budgets(kind)[key]
+        return preset.steps, preset.batch_size
 
     @friendly
-    def describe_budget(kind, steps, batch_size):
-        """The presets' and this run's expected times from the measured samples/s, and the long-run box."""
-        rate = throughput.rate(kind, busy.is_set())
+    def describe_budget(kind, steps, batch_size, context, k):
+        """The shape's parameters, the presets' and this run's expected times from the samples/s measured for this
+        shape, and the long-run box. A shape not measured yet takes a few seconds, said first."""
+        try:
+            shape = Shape.check(kind, context, k)
+        except ValueError as error:
+            yield gr.skip(), str(error), gr.skip()
+            return
+        line = shape_line(kind, shape)
+        if (kind, shape) not in throughput.rates and not busy.is_set():
+            yield gr.skip(), f"{line}. Measuring its training speed on this server (a few seconds)…", gr.skip()
+        rate = throughput.rate(kind, shape, busy.is_set())
         if rate is None:
-            text = "Expected times appear when the server is not training."
-            return gr.Radio(budget_choices(None)), text, gr.Checkbox(visible=False)
+            yield gr.Radio(budget_choices(kind, None)), f"{line}. Expected times appear when the server is not training.", gr.Checkbox(visible=False)
+            return
         if not all(isinstance(v, (int, float)) and v > 0 for v in (steps, batch_size)):
-            return gr.skip(), "Enter steps and a batch size to see the expected time.", gr.skip()
+            yield gr.skip(), f"{line}. Enter steps and a batch size to see the expected time.", gr.skip()
+            return
+        text = f"{line}. {run_line(kind, int(steps), int(batch_size), rate)}"
         expected = steps * batch_size / rate
-        text = (
-            f"This run: {int(steps or 0):,} steps × {int(batch_size or 0)} samples ≈ **{format_seconds(expected)}** "
-            f"at the **{rate:,.0f} samples/s** measured here for {kind.upper()}."
-        )
         if slot.max_minutes and expected > slot.max_minutes * 60:
             text += f" This server stops a run after **{slot.max_minutes:g} minutes**, keeping what it trained."
-        return gr.Radio(budget_choices(rate)), text, gr.Checkbox(visible=expected > LONG_RUN_SECONDS, value=False)
+        yield gr.Radio(budget_choices(kind, rate)), text, gr.Checkbox(visible=expected > LONG_RUN_SECONDS, value=False)
 
     @friendly
     def describe_data(name):
@@ -139,11 +192,12 @@ def build_train_tab(data_sets: DataSets, session: gr.State, slot: TrainingSlot |
         return f"Note: {notice}\n\nUsing {loaded.describe()}." if notice else f"Using {loaded.describe()}."
 
     @friendly
-    def on_start(kind, dataset, steps, batch_size, learning_rate, confirmed, workspace: Workspace | None):
+    def on_start(kind, dataset, steps, batch_size, learning_rate, context, k, confirmed, workspace: Workspace | None):
         steps, batch_size = check_whole(steps, "Steps", 1, MAX_STEPS), check_whole(batch_size, "Batch size", 1, MAX_BATCH)
+        shape = Shape.check(kind, context, k)
         if learning_rate is None or learning_rate == "" or not 0 < float(learning_rate) <= 1:
             raise ValueError(f"Learning rate must be a number above 0 and at most 1, got {learning_rate!r}")
-        plan = Plan.check(kind, dataset, steps, batch_size, float(learning_rate))
+        plan = Plan.check(kind, dataset, steps, batch_size, float(learning_rate), shape)
         if throughput.expected_seconds(plan) > LONG_RUN_SECONDS and not confirmed:
             raise gr.Error("This run would take over 30 minutes: tick the box above Start to confirm.", print_exception=False)
         workspace = workspace or Workspace()
@@ -174,7 +228,7 @@ def build_train_tab(data_sets: DataSets, session: gr.State, slot: TrainingSlot |
             if notice:
                 gr.Warning(notice)
             cap = slot.max_minutes * 60 if slot.max_minutes else None
-            run = TrainingRun(pixelar.build_model(plan.kind), data, plan.config, workspace.stop, max_seconds=cap)
+            run = TrainingRun(plan.shape.build(plan.kind), data, plan.config, workspace.stop, max_seconds=cap)
             run.start()
             history, over = [], False
             while not over:
@@ -206,7 +260,7 @@ def build_train_tab(data_sets: DataSets, session: gr.State, slot: TrainingSlot |
         if result.steps == 0:
             return "Stopped before the first step: nothing to keep.", None
         if result.seconds >= REPRESENTATIVE_SECONDS:
-            throughput.record(plan.kind, plan.config.batch_size, result.samples_seen / result.seconds)
+            throughput.record(plan, result.samples_seen / result.seconds)
         name = workspace.add(model)
         metadata = run_metadata(model, result, plan.config, data, result.held_out_nll, CHECK_IMAGES)
         path = pixelar.save_checkpoint(model, workspace.folder / f"{name}.safetensors", **metadata)
@@ -214,7 +268,7 @@ def build_train_tab(data_sets: DataSets, session: gr.State, slot: TrainingSlot |
             "Stopped" if result.stopped else "Done")
         text = (
             f"**{how}** after {result.steps:,} steps ({result.samples_seen:,} "
-            f"samples in {format_seconds(result.seconds)} on {result.device}). Held-out loss "
+            f"{samples_word(plan.kind)} in {format_seconds(result.seconds)} on {result.device}). Held-out loss "
             f"**{result.held_out_nll:.3f} bits/pixel**. **{name}** is ready in Generate and Step through."
         )
         return text, path
@@ -227,13 +281,15 @@ def build_train_tab(data_sets: DataSets, session: gr.State, slot: TrainingSlot |
 
     private = {"api_visibility": "private"}
     estimate = [budget, budget_info, confirm]
-    tab.select(on_open, [kind, steps, batch_size, dataset], [*estimate, data_info], **private)
-    budget.input(on_budget, [budget], [steps, batch_size], queue=False, **private)
-    gr.on([kind.change, steps.change, batch_size.change], describe_budget, [kind, steps, batch_size], estimate,
-          trigger_mode="always_last", **private)
+    shape_inputs = [kind, steps, batch_size, context, k_bins]
+    tab.select(on_open, [*shape_inputs, dataset], [*estimate, data_info], **private)
+    kind.input(on_kind, [kind], [budget, steps, batch_size, learning_rate, context], queue=False, **private)
+    budget.input(on_budget, [kind, budget], [steps, batch_size], queue=False, **private)
+    gr.on([kind.change, steps.change, batch_size.change, context.change, k_bins.change], describe_budget, shape_inputs,
+          estimate, trigger_mode="always_last", concurrency_id="measure", **private)
     dataset.change(describe_data, [dataset], [data_info], concurrency_id="data", **private)
     start.click(
-        on_start, [kind, dataset, steps, batch_size, learning_rate, confirm, session],
+        on_start, [kind, dataset, steps, batch_size, learning_rate, context, k_bins, confirm, session],
         [plan, session, status, download, stop], concurrency_limit=None, show_progress_on=[status], **private,
     ).success(
         train_run, [plan, session], [status, plot, samples, download],

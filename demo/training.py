@@ -10,19 +10,22 @@ from dataclasses import dataclass
 import torch
 
 import pixelar
-from pixelar.models import PixelMLP
+from pixelar.models import N_PIXELS, PixelMLP
 
 from . import serving
+from .common import check_whole
 from .data import DATASET_NAMES, DataSets
 
 SEED_RECIPE_SAMPLES = 5_000_000 * 20  # the seed trains on 5M (image, pixel) pairs for 20 epochs
 LONG_RUN_SECONDS = 30 * 60  # longer runs need a tick in the confirmation box
-ASSUMED_RATE = 13_000  # samples/s for that check until this server has measured its own (2 CPU cores: ~10-13k)
+ASSUMED_RATE = {"pixels": 13_000, "images": 50}  # samples/s until this server has measured its own (2 CPU cores)
 CHECK_IMAGES = 20  # held-out images per check during a run (and for the final figure)
 DEFAULT_MAX_TRAIN_MINUTES = 20.0  # a shared server's cap on one run; --max-train-minutes / PIXELAR_MAX_TRAIN_MINUTES
 TRAINING_THREADS = 1  # one core for training, one for requests (demo/serving.py), on a 2-core server
 MEASURE_SECONDS = 4.0  # a first speed measurement long enough to be past the warm-up steps
 SAMPLES_AT_CHECK = 10  # images drawn at each held-out check (one of each class for V3)
+CONTEXTS = (1, 7, 28, 56, 84)  # context lengths offered for V1-V3 (the seed's is 28)
+K_RANGE = (2, 256)  # intensity bins
 
 
 @dataclass(frozen=True)
@@ -32,22 +35,68 @@ class Budget:
     batch_size: int = 512
 
 
-BUDGETS = {
+BUDGETS = {  # V1-V3: a step sees 512 random (image, pixel) pairs
     "quick": Budget("Quick", 1_000),  # about a minute on 2 CPU cores
     "standard": Budget("Standard", 15_000),  # about 10 minutes
-    "seed": Budget("The seed's recipe (5M pairs × 20 epochs)", -(-SEED_RECIPE_SAMPLES // 512)),
+    "long": Budget("The seed's recipe (5M pairs × 20)", -(-SEED_RECIPE_SAMPLES // 512)),
+}
+IMAGE_BUDGETS = {  # V4: a step sees 32 whole images (784 pixels each), about 50 images/s on one CPU core
+    "quick": Budget("Quick", 150, 32),  # 4,800 images: a few minutes
+    "standard": Budget("Standard", 1_000, 32),  # 32,000 images
+    "long": Budget("The shipped V4's", 2_500, 32),
 }
 
 
-def budget_choices(rate: float | None) -> list[tuple[str, str]]:
-    """The budget picker's labels, with each preset's expected time at ``rate`` samples/s when it is known."""
+def unit(kind: str) -> str:
+    """What one training sample of ``kind`` is: "pixels" ((image, pixel) pairs, V1-V3) or "images" (V4)."""
+    return pixelar.MODELS[kind].batch_unit
+
+
+def budgets(kind: str) -> dict[str, Budget]:
+    return IMAGE_BUDGETS if unit(kind) == "images" else BUDGETS
+
+
+def samples_word(kind: str) -> str:
+    return "images" if unit(kind) == "images" else "samples"
+
+
+def budget_choices(kind: str, rate: float | None) -> list[tuple[str, str]]:
+    """The budget picker's labels for ``kind``, with each preset's expected time at ``rate`` samples/s if known."""
     choices = []
-    for key, b in BUDGETS.items():
-        label = f"{b.name} · {b.steps * b.batch_size / 1e6:.3g}M samples"
+    for key, b in budgets(kind).items():
+        total = b.steps * b.batch_size
+        size = f"{total / 1e6:.3g}M samples" if unit(kind) == "pixels" else f"{total:,} images"
+        label = f"{b.name} · {size}"
         if rate:
-            label += f" · ≈ {format_seconds(b.steps * b.batch_size / rate)}"
+            label += f" · ≈ {format_seconds(total / rate)}"
         choices.append((label, key))
     return choices
+
+
+@dataclass(frozen=True)
+class Shape:
+    """The model knobs of the Train tab: context length (V1-V3) and intensity bins K."""
+
+    context: int = 28
+    k: int = 16
+
+    @classmethod
+    def check(cls, kind: str, context, k) -> Shape:
+        """A shape for ``kind``, or a ValueError naming the bad field; V4 always sees the whole past."""
+        k = check_whole(k, "K (intensity bins)", *K_RANGE)
+        if unit(kind) == "images":
+            return cls(context=N_PIXELS, k=k)
+        context = check_whole(context, "Context length", 1, max(CONTEXTS))
+        return cls(context=context, k=k)
+
+    def overrides(self, kind: str) -> dict:
+        return {"k": self.k} if unit(kind) == "images" else {"context": self.context, "k": self.k}
+
+    def build(self, kind: str):
+        return pixelar.build_model(kind, **self.overrides(kind))
+
+    def describe(self, kind: str) -> str:
+        return f"K {self.k}" if unit(kind) == "images" else f"context {self.context} · K {self.k}"
 
 
 @dataclass(frozen=True)
@@ -57,9 +106,10 @@ class Plan:
     kind: str
     dataset: str
     config: pixelar.TrainConfig
+    shape: Shape = Shape()
 
     @classmethod
-    def check(cls, kind, dataset, steps, batch_size, learning_rate) -> Plan:
+    def check(cls, kind, dataset, steps, batch_size, learning_rate, shape: Shape | None = None) -> Plan:
         """A plan from the Train tab's inputs, or a ValueError that says what is wrong."""
         if kind not in pixelar.MODELS:
             raise ValueError(f"unknown model {kind!r}; choose one of {', '.join(pixelar.MODELS)}")
@@ -72,7 +122,7 @@ class Plan:
             eval_every=min(1000, max(50, steps // 8)), eval_images=CHECK_IMAGES,
         )
         config.validate()
-        return cls(kind, dataset, config)
+        return cls(kind, dataset, config, shape or Shape.check(kind, 28, 16))
 
     @property
     def samples(self) -> int:
@@ -94,33 +144,34 @@ def format_seconds(seconds: float | None) -> str:
 
 
 class Throughput:
-    """Training samples per second on this server, per model kind: measured by a short run on first use, then
-    updated by every real run."""
+    """Training samples per second on this server, per model kind and shape: measured by a short run on first use,
+    then updated by every real run."""
 
     def __init__(self, data_sets: DataSets):
         self.data_sets = data_sets
-        self.rates: dict[str, float] = {}
+        self.rates: dict[tuple[str, Shape], float] = {}
         self._lock = threading.Lock()
 
     def expected_seconds(self, plan: Plan) -> float:
         """How long ``plan`` should take here (assuming 2-core speed until this server has measured its own)."""
-        return plan.samples / self.rates.get(plan.kind, ASSUMED_RATE)
+        return plan.samples / self.rates.get((plan.kind, plan.shape), ASSUMED_RATE[unit(plan.kind)])
 
-    def rate(self, kind: str, server_busy: bool) -> float | None:
-        """Samples/s for ``kind``; None if unknown and the server is too busy training to measure fairly."""
+    def rate(self, kind: str, shape: Shape, server_busy: bool) -> float | None:
+        """Samples/s for ``kind`` at ``shape``; None if unknown and the server is too busy training to measure
+        fairly."""
         with self._lock:
-            if kind not in self.rates and not server_busy:
+            if (kind, shape) not in self.rates and not server_busy:
                 dataset, _ = self.data_sets.load("mnist-5k")
-                config = pixelar.TrainConfig(steps=10**6, max_seconds=MEASURE_SECONDS, eval_every=0, eval_images=1,
-                                             report_seconds=3600)
-                result = pixelar.train(pixelar.build_model(kind), dataset, config)
-                self.rates[kind] = result.samples_seen / result.seconds
-            return self.rates.get(kind)
+                config = pixelar.TrainConfig(steps=10**6, batch_size=budgets(kind)["quick"].batch_size,
+                                             max_seconds=MEASURE_SECONDS, eval_every=0, eval_images=1, report_seconds=3600)
+                result = pixelar.train(shape.build(kind), dataset, config)
+                self.rates[(kind, shape)] = result.samples_seen / result.seconds
+            return self.rates.get((kind, shape))
 
-    def record(self, kind: str, batch_size: int, rate: float) -> None:
+    def record(self, plan: Plan, rate: float) -> None:
         """Keep a real run's rate (only at the presets' batch size: the rate depends on it)."""
-        if batch_size == BUDGETS["quick"].batch_size and rate > 0:
-            self.rates[kind] = rate
+        if plan.config.batch_size == budgets(plan.kind)["quick"].batch_size and rate > 0:
+            self.rates[(plan.kind, plan.shape)] = rate
 
 
 class TrainingSlot:

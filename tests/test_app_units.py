@@ -3,6 +3,7 @@ data-set fallback and the background training run."""
 import logging
 import shutil
 import threading
+from pathlib import Path
 
 import gradio as gr
 import pytest
@@ -10,10 +11,11 @@ import torch
 from hypothesis import given, settings as hypothesis_settings, strategies as st
 
 import pixelar
-from demo import common
+from demo import common, training
 from demo.data import DataSets
 from demo.models import TRAINED_PER_SESSION, Shelf, Workspace
-from demo.training import BUDGETS, SEED_RECIPE_SAMPLES, Plan, TrainingRun, TrainingSlot, budget_choices, format_seconds
+from demo.training import (BUDGETS, IMAGE_BUDGETS, SEED_RECIPE_SAMPLES, Plan, Shape, Throughput, TrainingRun, TrainingSlot,
+                           budget_choices, format_seconds)
 
 
 @pytest.mark.parametrize("value", [0.1, 1, "1.5", 2.0])
@@ -229,18 +231,55 @@ def test_data_sets_fall_back_to_mnist_5k_with_a_notice(monkeypatch, tmp_path):
         data_sets.load("cifar")
 
 
+SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints"
+
+
+def test_the_training_speed_is_measured_per_model_shape(tmp_path, monkeypatch):
+    monkeypatch.setattr(training, "MEASURE_SECONDS", 0.5)
+    throughput = Throughput(DataSets(tmp_path))
+    seed_shape, wide = Shape(28, 16), Shape(84, 16)
+    assert throughput.rate("v3", seed_shape, server_busy=True) is None  # never measured while a run trains
+    assert throughput.rate("v3", seed_shape, server_busy=False) > 0
+    assert throughput.rate("v3", wide, server_busy=False) > 0 and set(throughput.rates) == {("v3", seed_shape), ("v3", wide)}
+    assert throughput.rate("v4", Shape(784, 16), server_busy=False) < throughput.rates[("v3", seed_shape)] / 100  # images, not pixels
+    throughput.record(Plan.check("v3", "mnist-5k", 10, 100, None, wide), 1.0)  # not the presets' batch size: ignored
+    throughput.record(Plan.check("v3", "mnist-5k", 10, 512, None, wide), 2.0)
+    assert throughput.rates[("v3", wide)] == 2.0
+
+
+def test_a_model_of_another_shape_says_so_in_the_pickers(tmp_path):
+    workspace = Workspace()
+    workspace.add(pixelar.build_model("v3", context=7, k=8))
+    workspace.add(pixelar.build_model("v4"))
+    labels = [label for label, _ in Shelf(tmp_path).choices(workspace)]
+    assert labels == ["my-v3-1 · trained here · context 7 · K 8", "my-v4-2 · trained here"]
+
+
 def test_budgets_and_their_expected_times():
-    assert BUDGETS["seed"].steps * BUDGETS["seed"].batch_size >= SEED_RECIPE_SAMPLES
-    labels = [label for label, _ in budget_choices(12_500)]
+    assert BUDGETS["long"].steps * BUDGETS["long"].batch_size >= SEED_RECIPE_SAMPLES
+    labels = [label for label, _ in budget_choices("v3", 12_500)]
     assert labels[0] == "Quick · 0.512M samples · ≈ 41 s"
     assert labels[2].endswith("100M samples · ≈ 2.2 h")
-    assert [label for label, _ in budget_choices(None)][0] == "Quick · 0.512M samples"
+    assert [label for label, _ in budget_choices("v1", None)][0] == "Quick · 0.512M samples"
+    v4 = [label for label, _ in budget_choices("v4", 50)]  # V4 counts whole images, about 50 a second on one core
+    assert v4[0] == "Quick · 4,800 images · ≈ 1 min 36 s"
+    assert v4[2] == "The shipped V4's · 80,000 images · ≈ 26 min 40 s"
+    assert IMAGE_BUDGETS["long"].steps * IMAGE_BUDGETS["long"].batch_size == pixelar.read_metadata(SHIPPED / "v4.safetensors")["samples_seen"]
     assert format_seconds(45) == "45 s" and format_seconds(600) == "10 min 00 s" and format_seconds(float("inf")) == "?"
 
 
 def test_a_plan_checks_the_train_tab_inputs():
     plan = Plan.check("v2", "mnist-5k", 800, 256, 0.002)
     assert plan.samples == 800 * 256 and plan.config.eval_every == 100 and plan.config.learning_rate == 0.002
+    assert plan.shape == Shape(28, 16)
+    wide = Plan.check("v3", "mnist-5k", 10, 8, None, Shape.check("v3", 84.0, 8))
+    assert wide.shape.build("v3").config.context == 84 and wide.shape.build("v3").k == 8
+    assert Shape.check("v4", 7, 16) == Shape(784, 16)  # V4 always sees the whole past
+    for shape, message in [(("v3", 0, 16), "Context length must be a whole number from 1 to 84, got 0"),
+                           (("v3", 28, 300), "K \\(intensity bins\\) must be a whole number from 2 to 256, got 300"),
+                           (("v3", 7.5, 16), "Context length"), (("v1", 28, None), "the box is empty")]:
+        with pytest.raises(ValueError, match=message):
+            Shape.check(*shape)
     for bad, message in [
         (("v9", "mnist-5k", 10, 8, None), "unknown model 'v9'"),
         (("v3", "cifar", 10, 8, None), "unknown data set 'cifar'"),
