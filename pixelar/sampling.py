@@ -21,7 +21,6 @@ from .layers import IMAGE_SIZE, N_PIXELS
 MAX_SAMPLES = 1024  # images per call; more is a mistake rather than a wish
 SEED_MAX = 2**31 - 1
 TEMPERATURE_RANGE = (0.001, 10_000.0)  # beyond these the float32 softmax is greedy or uniform anyway
-ROW_TILE = 128  # rows per model call while sampling: the same for every run, so batching never changes a result
 
 
 @dataclass
@@ -144,13 +143,14 @@ def sample(
 def sample_many(model, requests: Sequence[Request], precision: str = "auto") -> list[Trace]:
     """Run several requests for one model as one batch; each gets exactly the trace it would get alone.
 
-    The model runs on tiles of ``ROW_TILE`` rows (the last one padded): a matmul's rounding depends on how many
-    rows it has, so a row's logits must not depend on how many other images share the run.
+    The model runs on tiles of ``model.row_tile`` rows (the last one padded): a matmul's rounding depends on how
+    many rows it has, so a row's logits must not depend on how many other images share the run. "auto" is fp32 for
+    a model whose steps bf16 does not speed up (``model.bf16_sampling``).
     """
     device = next(model.parameters()).device
-    dtype = compute_dtype(precision, device)
-    n = sum(r.n for r in requests)
-    rows = -(-n // ROW_TILE) * ROW_TILE
+    dtype = compute_dtype("fp32" if precision == "auto" and not model.bf16_sampling else precision, device)
+    n, tile_rows = sum(r.n for r in requests), model.row_tile
+    rows = -(-n // tile_rows) * tile_rows
     labels = _padded(torch.cat([r.labels for r in requests]), rows, 0).to(device)
     given = _padded(torch.cat([r.given for r in requests]), rows, -1).to(device)
     dice = _padded(torch.cat([r.dice() for r in requests]), rows, 0.5).to(device)
@@ -166,7 +166,7 @@ def sample_many(model, requests: Sequence[Request], precision: str = "auto") -> 
 
     was_training = model.training
     model.eval()
-    tiles = [slice(start, start + ROW_TILE) for start in range(0, rows, ROW_TILE)]
+    tiles = [slice(start, start + tile_rows) for start in range(0, rows, tile_rows)]
     states = [model.begin(labels[tile], dtype) for tile in tiles]
     canvas = torch.zeros(rows, N_PIXELS, dtype=torch.long, device=device)  # (rows, 784), valid before step t
     logits_all = torch.empty(rows, N_PIXELS, model.k, device=device)

@@ -6,6 +6,7 @@ import torch
 
 from hypothesis import given, settings, strategies as st
 
+from pixelar import build_model
 from pixelar.device import bf16_is_native
 from pixelar.sampling import Request, _inverse_cdf, entropy_bits, sample, sample_many, softmax_at
 from helpers import image_logits, tiny
@@ -181,11 +182,11 @@ def test_sampling_leaves_the_global_rng_and_the_models_mode_alone(v3):
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
-@pytest.mark.parametrize("kind", ["v1", "v3"])
+@pytest.mark.parametrize("kind", ["v1", "v3", "v4"])
 def test_merged_requests_get_exactly_what_they_get_alone(kind, precision):
     """Different seeds, temperatures, sizes, filters, prefixes and forced tokens in one run: each caller's trace
     is bit-identical to the one it gets alone."""
-    model = tiny(kind, hidden=64)
+    model = build_model("v4", channels=8, layers=3, head=16).eval() if kind == "v4" else tiny(kind, hidden=64)
     asks = [
         dict(n=3, labels=[1, 2, 3], temperature=1.0, seed=1),
         dict(n=130, labels=7, temperature=0.8, seed=2, top_k=4),  # more than one row tile by itself

@@ -161,3 +161,12 @@ def test_auto_precision_is_bf16_exactly_where_it_is_native():
     assert native == bf16_is_native(cpu)
     with autocast(compute_dtype("fp32", cpu), cpu):
         assert (a @ a).dtype == torch.float32
+
+
+def test_auto_samples_v4_in_fp32_and_the_mlps_in_bf16_where_native():
+    """bf16 speeds up the MLPs' wide matmuls but not V4's small per-pixel steps (benchmarks/bench_v4)."""
+    v4 = build_model("v4", channels=8, layers=2, head=16).eval()
+    v3 = build_model("v3", hidden=32).eval()
+    assert sample(v4, 1, labels=3, seed=0).precision == "fp32"
+    assert sample(v3, 1, labels=3, seed=0).precision == ("bf16" if bf16_is_native(torch.device("cpu")) else "fp32")
+    assert sample(v4, 1, labels=3, seed=0, precision="bf16").precision == "bf16"  # asked for: given
