@@ -28,11 +28,14 @@ def free_port() -> int:
 
 
 def write_tiny_checkpoints(folder: Path) -> Path:
-    """V1, V2 and V3 with 32 hidden units, trained for a few steps through pixelar's API (seconds)."""
+    """V1, V2 and V3 with 32 hidden units and V4 with 8 channels, trained for a few steps through pixelar's API
+    (seconds)."""
     dataset = pixelar.load_dataset("mnist-5k")
-    for kind in ("v1", "v2", "v3"):
-        model = pixelar.build_model(kind, hidden=32)
-        config = pixelar.TrainConfig(steps=20, batch_size=256, eval_every=0, eval_images=4, report_seconds=60)
+    shapes = {"v1": {"hidden": 32}, "v2": {"hidden": 32}, "v3": {"hidden": 32}, "v4": {"channels": 8, "layers": 3, "head": 16}}
+    for kind, shape in shapes.items():
+        model = pixelar.build_model(kind, **shape)
+        batch_size = 256 if model.batch_unit == "pixels" else 4
+        config = pixelar.TrainConfig(steps=20, batch_size=batch_size, eval_every=0, eval_images=4, report_seconds=60)
         result = pixelar.train(model, dataset, config)
         metadata = run_metadata(model, result, config, dataset, result.held_out_nll, config.eval_images)
         pixelar.save_checkpoint(model, folder / f"{kind}.safetensors", **metadata)

@@ -39,7 +39,7 @@ def test_the_api_has_one_public_endpoint_with_the_documented_inputs(client):
     assert names == ["model", "digit", "temperature", "n", "seed", "top_k", "top_p"]  # the two new ones optional
 
 
-@pytest.mark.parametrize("model", ["v1", "v2", "v3"])
+@pytest.mark.parametrize("model", ["v1", "v2", "v3", "v4"])
 def test_every_model_generates_a_grid_of_the_right_size(client, model):
     with Image.open(generate(client, model=model, n=4)) as picture:
         assert picture.size == expected_size(4)
