@@ -454,6 +454,41 @@ def test_a_tiny_training_run_plots_live_and_its_model_reaches_generate(page):
     shot(page, "generate-trained")
 
 
+def cost_line(page) -> str:
+    return page.locator("#train-cost").inner_text()
+
+
+def test_context_and_bins_are_knobs_with_their_cost_and_v4_trains_on_whole_images(browser, app_server):
+    page = open_app(browser, app_server.url)
+    page.get_by_role("tab", name="Train").click()
+    page.get_by_text("This run: 1,000 steps").wait_for()
+    page.locator("#train-context").get_by_text("7", exact=True).click()
+    page.wait_for_function("() => document.querySelector('#train-cost').innerText.includes('context 7 · K 16: 1,265,856')")
+    page.get_by_text("(image, pixel) pairs ≈").wait_for()  # measured for this shape
+    assert "(context 28 · K 16: 1,609,920)" in cost_line(page)  # beside the seed's shape
+    page.locator("#train-k input").fill("300")
+    page.wait_for_function("() => document.querySelector('#train-cost').innerText.includes('from 2 to 256, got 300')")
+    page.locator("#train-k input").fill("8")
+    page.wait_for_function("() => document.querySelector('#train-cost').innerText.includes('context 7 · K 8')")
+    shot(page, "train-knobs")
+
+    page.locator("#train-model").get_by_text("V4", exact=True).click()
+    page.wait_for_function("() => document.querySelector('#train-cost').innerText.includes('V4 · K 8: ')")
+    assert not page.locator("#train-context").is_visible()  # V4 sees the whole past: no context knob
+    page.get_by_text("Quick · 4,800 images").wait_for()
+    set_budget(page, 6, 2)
+    assert page.get_by_label("Batch size (whole images per step)").input_value() == "2"
+    page.locator("#train-start").click()
+    page.wait_for_function("() => document.querySelector('#train-status').innerText.startsWith('Done')")
+    assert "images in" in status(page) and "my-v4-1 is ready" in status(page)
+    page.get_by_role("tab", name="Generate").click()
+    page.get_by_label("Model").first.click()
+    page.get_by_role("option", name="my-v4-1 · trained here · K 8").click()
+    page.locator("#generate-button").click()
+    wait_for_new_image(page, "generate-grid", None)
+    assert "samples from my-v4-1" in caption(page, "generate-caption")
+
+
 def test_users_train_one_at_a_time_and_keep_their_models_to_themselves(browser, app_server):
     alice, bob = open_app(browser, app_server.url), open_app(browser, app_server.url)
     for user in (alice, bob):
@@ -482,7 +517,7 @@ def test_users_train_one_at_a_time_and_keep_their_models_to_themselves(browser, 
 
     carol = open_app(browser, app_server.url)
     carol.get_by_label("Model").first.click()
-    assert carol.get_by_role("option").count() == 3  # the shipped V1, V2, V3 only
+    assert carol.get_by_role("option").count() == 4  # the shipped V1, V2, V3, V4 only
     assert carol.get_by_role("option", name="trained here").count() == 0
 
 
