@@ -199,7 +199,7 @@ def build_train_tab(data_sets: DataSets, session: gr.State, slot: TrainingSlot |
             raise ValueError(f"Learning rate must be a number above 0 and at most 1, got {learning_rate!r}")
         plan = Plan.check(kind, dataset, steps, batch_size, float(learning_rate), shape)
         if throughput.expected_seconds(plan) > LONG_RUN_SECONDS and not confirmed:
-            raise gr.Error("This run would take over 30 minutes: tick the box above Start to confirm.", print_exception=False)
+            raise gr.Error("This run would take over 30 minutes: tick the confirmation box under the budget.", print_exception=False)
         workspace = workspace or Workspace()
         if workspace.stop is not None and not workspace.stop.is_set():
             raise gr.Error("Your training run is still going (or waiting): stop it first.", print_exception=False)
