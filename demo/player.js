@@ -260,7 +260,7 @@ function lookKey(panel, step) { return `${panel}:${step}`; }
 function drawLooked(p, pi, step) {  // this step's map once it has come; while playing, the last one, dimmed
   const d = st.data, entry = step < N ? st.looked.get(lookKey(pi, step)) : null;
   let title = 'where it looked', shown = null;
-  if (entry && !entry.error) { shown = {values: entry.values, step}; p.lastLooked = shown; }
+  if (entry && !entry.error) { shown = {values: entry.values, step}; p.lastLooked = shown; title += ` (${Math.round(entry.ms)} ms)`; }
   else if (entry || (step < N && !d.looks)) title = 'where it looked: not available';
   else if (st.playing) { title = 'pause to see where it looked'; shown = p.lastLooked || null; }
   else if (step < N) title = 'where it looked: computing…';

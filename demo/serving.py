@@ -11,7 +11,7 @@ run computes, a training run waits between its steps (``Batcher.idle``; at most 
 stops), because two busy threads in one process slowed a class's batch 2x (5.3 vs 2.6 s for 480 digits).
 
 The step player's "where it looked" maps (``influence``) are one forward and backward pass over one image
-(~35 ms): they run on the asking request's thread, one at a time, not through the batcher.
+(~35-40 ms): they run on the asking request's thread, one at a time, not through the batcher.
 """
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ INTRO = (
     "**28 previous pixels** (plus, for V2 and V3, where it is, and for V3 the digit), V4 every earlier pixel. It "
     "gives each of the 16 grey levels a probability and draws one (orange). **Click a bar** to ask: what if this "
     "pixel were that bin? Tick **Where it looked** and pause: a heat map shows which earlier pixels moved the "
-    "chosen bin's probability most (one forward and backward pass on the server, about 35 ms)."
+    "chosen bin's probability most (one forward and backward pass on the server, about 40 ms)."
 )
 
 

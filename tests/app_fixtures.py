@@ -103,9 +103,10 @@ class AppServer:
 
 @pytest.fixture(scope="session")
 def app_checkpoints(tiny_checkpoints, tmp_path_factory) -> Path:
-    """The tiny checkpoints plus three bad files: the app must start, skip them visibly and serve the rest."""
+    """The tiny checkpoints, the shipped V4 (the model that sees the whole past), and three bad files: the app must
+    start, skip them visibly and serve the rest."""
     folder = tmp_path_factory.mktemp("app-checkpoints")
-    for path in tiny_checkpoints.glob("*.safetensors"):
+    for path in [*tiny_checkpoints.glob("*.safetensors"), ROOT / "checkpoints" / "v4.safetensors"]:
         shutil.copy(path, folder / path.name)
     write_bad_checkpoints(folder)
     return folder

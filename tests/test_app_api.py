@@ -39,7 +39,7 @@ def test_the_api_has_one_public_endpoint_with_the_documented_inputs(client):
     assert names == ["model", "digit", "temperature", "n", "seed", "top_k", "top_p"]  # the two new ones optional
 
 
-@pytest.mark.parametrize("model", ["v1", "v2", "v3"])
+@pytest.mark.parametrize("model", ["v1", "v2", "v3", "v4"])
 def test_every_model_generates_a_grid_of_the_right_size(client, model):
     with Image.open(generate(client, model=model, n=4)) as picture:
         assert picture.size == expected_size(4)
@@ -64,7 +64,7 @@ BAD_INPUTS = [
     ({"seed": -3}, "Seed must be a whole number from 0 to 2147483647, got -3"),
     ({"top_k": 17}, "Top-k must be 0 (off) or a whole number from 1 to 16, got 17"),
     ({"top_p": 1.5}, "Top-p must be a number above 0 and at most 1 (1: off), got 1.5"),
-    ({"model": "v9"}, "unknown model 'v9'; choose one of v1, v2, v3"),
+    ({"model": "v9"}, "unknown model 'v9'; choose one of v1, v2, v3, v4"),
     ({"model": "../../etc/passwd"}, "unknown model"),
     ({"digit": 10}, "Digit must be a whole number from 0 to 9, got 10"),
     ({"digit": 2.5}, "Digit must be a whole number from 0 to 9, got 2.5"),
