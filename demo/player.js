@@ -217,12 +217,13 @@ function describe(t, k, p) {
     .filter(Boolean).join(', ');
 }
 function drawMap(canvas, values, step, lut, vmax, label, extra = {}) {
-  // values: pixel -> number (null: nothing to show); extra: context (outline the model's window), dim, top (scale's end)
+  // values: pixel -> number (null: nothing to show); extra: context (outline the model's window), dim, top (the
+  // scale's end), short (the title where the label does not fit; default its first word)
   const {g, w, h} = fit(canvas), titleH = 22, barH = 34;
   const cell = Math.max(1, Math.floor(Math.min(w / SIZE, (h - titleH - barH) / SIZE)));
   const x0 = Math.floor((w - cell * SIZE) / 2), y0 = titleH, bw = cell * SIZE;
   g.fillStyle = C.text; g.textBaseline = 'top'; g.textAlign = 'center';
-  const size = fitFont(g, label, w - 4, 16), text = size > 11 ? label : label.split(' ')[0];
+  const size = fitFont(g, label, w - 4, 16), text = size > 11 ? label : extra.short || label.split(' ')[0];
   g.font = `${fitFont(g, text, w - 4, 16)}px sans-serif`;
   g.fillText(text, w / 2, 2);
   g.globalAlpha = extra.dim ? 0.35 : 1;
@@ -259,14 +260,14 @@ function drawMap(canvas, values, step, lut, vmax, label, extra = {}) {
 function lookKey(panel, step) { return `${panel}:${step}`; }
 function drawLooked(p, pi, step) {  // this step's map once it has come; while playing, the last one, dimmed
   const d = st.data, entry = step < N ? st.looked.get(lookKey(pi, step)) : null;
-  let title = 'where it looked', shown = null;
+  let title = 'where it looked', short = title, shown = null;
   if (entry && !entry.error) { shown = {values: entry.values, step}; p.lastLooked = shown; title += ` (${Math.round(entry.ms)} ms)`; }
-  else if (entry || (step < N && !d.looks)) title = 'where it looked: not available';
-  else if (st.playing) { title = 'pause to see where it looked'; shown = p.lastLooked || null; }
-  else if (step < N) title = 'where it looked: computing…';
+  else if (entry || (step < N && !d.looks)) { title = 'where it looked: not available'; short = 'not available'; }
+  else if (st.playing) { title = 'pause to see where it looked'; short = 'pause to see'; shown = p.lastLooked || null; }
+  else if (step < N) { title = 'where it looked: computing…'; short = 'computing…'; }
   const at = shown ? shown.step : step;
   drawMap(p.el.lookedMap, shown && ((i) => Math.sqrt(shown.values[i])), at, LUTS.looked, 1, title,
-          {context: d.context, dim: shown && shown.step !== step, top: 'largest, √ scale'});
+          {context: d.context, dim: shown && shown.step !== step, top: 'largest, √ scale', short});
 }
 function askWhereItLooked(now) {  // the maps of the step on screen, once it has stayed there LOOK_DELAY_MS, never while playing
   const d = st.data;
