@@ -1,9 +1,11 @@
 // The step player: draws a sampled trace (sent once by the server as props.value) at any step, in the browser.
 // Scrubbing, Play, the keyboard and the reshaping controls never send a request; a click on a bar asks the
-// server for a what-if (trigger('select', {index: step, value: bin})).
+// server for a what-if (trigger('select', {index: step, value: bin})). With "Where it looked" ticked, a paused
+// player asks the server function where_it_looked for the step on screen, once it has stayed there LOOK_DELAY_MS,
+// and keeps each answer per (panel, step); Play never asks.
 // js_on_load runs once: every animation frame re-reads props.value and redraws only when something changed.
-const LUTS = __LUTS__;  // {entropy: [[r,g,b] x256], surprise: [...]}: dark = unremarkable, bright = notable
-const SIZE = 28, N = SIZE * SIZE, SURPRISE_MAX = 8;
+const LUTS = __LUTS__;  // {entropy: [[r,g,b] x256], surprise: [...], looked: [...]}: dark = unremarkable, bright = notable
+const SIZE = 28, N = SIZE * SIZE, SURPRISE_MAX = 8, LOOK_DELAY_MS = 150;
 const C = {bg: '#1c1c24', text: '#ebebf0', dim: '#9a9aae', grid: '#464655', bar: '#96a0b9', chosen: '#ff961e',
            window: '#28d2ff', reshaped: '#ff5ac8', start: '#2d4178', gutter: '#282830', unseen: '#464650'};
 const SPEEDS = [
@@ -18,16 +20,22 @@ const ui = {
   slider: $('.px-slider'), stepBox: $('.px-step'), play: $('.px-play'), speed: $('.px-speed'),
   temperature: $('.px-t'), tValue: $('.px-t-value'), topK: $('.px-k'), topP: $('.px-p'), pValue: $('.px-p-value'),
   reset: $('.px-reset'), present: $('.px-present'), caption: $('.px-caption'), status: $('.px-status'),
-  back: $('.px-back'),
+  back: $('.px-back'), look: $('.px-look'),
 };
 SPEEDS.forEach((s, i) => ui.speed.add(new Option(s.label, i)));
 ui.speed.value = 2;
 
-const st = {data: null, id: null, step: 0, playing: false, acc: 0, last: 0, dirty: true, drawn: 0, single: false};
+const st = {data: null, id: null, step: 0, playing: false, acc: 0, last: 0, dirty: true, drawn: 0, single: false,
+            looked: new Map(), asking: new Set(), still: {step: -1, since: 0}};  // maps by `${panel}:${step}`
 // the test hook: frames drawn, current step, playing
 window.pixelarPlayers = window.pixelarPlayers || [];
 const hook = {frames: 0, get step() { return st.step; }, get playing() { return st.playing; },
               get loaded() { return st.data ? st.data.id : null; }, reshape: (lp, t, k, p) => reshape(lp, t, k, p),
+              lookRequests: 0,  // where_it_looked calls sent
+              looked(panel = 0) {  // the map received for the current step: {values (784, ÷ largest), max, ms} or {error}
+                const entry = st.looked.get(lookKey(panel, st.step));
+                return entry && (entry.error ? {error: entry.error} : {values: Array.from(entry.values), max: entry.max, ms: entry.ms});
+              },
               sampled() {  // the distribution the first image's current pixel was drawn from, and its token
                 const d = st.data, K = d.k, p = d.panels[0], at = Math.min(st.step, N - 1);
                 return {probs: Array.from(reshape(p.logp.subarray(at * K, at * K + K), d.temperature, d.top_k, d.top_p)),
@@ -57,6 +65,7 @@ function load(v) {
   st.single = false;
   st.step = Math.max(0, Math.min(N, v.step || 0));
   st.playing = false;
+  st.looked = new Map(); st.asking = new Set();
   ui.status.textContent = '';
   ui.slider.max = N;
   ui.temperature.value = v.temperature;
@@ -207,23 +216,32 @@ function describe(t, k, p) {
   return [`T ${Number(t).toFixed(2).replace(/\.?0+$/, '')}`, k ? `top-k ${k}` : null, p != null && p < 1 ? `top-p ${p}` : null]
     .filter(Boolean).join(', ');
 }
-function drawMap(canvas, values, step, lut, vmax, label) {
+function drawMap(canvas, values, step, lut, vmax, label, extra = {}) {
+  // values: pixel -> number (null: nothing to show); extra: context (outline the model's window), dim, top (the
+  // scale's end), short (the title where the label does not fit; default its first word)
   const {g, w, h} = fit(canvas), titleH = 22, barH = 34;
   const cell = Math.max(1, Math.floor(Math.min(w / SIZE, (h - titleH - barH) / SIZE)));
   const x0 = Math.floor((w - cell * SIZE) / 2), y0 = titleH, bw = cell * SIZE;
   g.fillStyle = C.text; g.textBaseline = 'top'; g.textAlign = 'center';
-  const size = fitFont(g, label, w - 4, 16), text = size > 11 ? label : label.split(' ')[0];
+  const size = fitFont(g, label, w - 4, 16), text = size > 11 ? label : extra.short || label.split(' ')[0];
   g.font = `${fitFont(g, text, w - 4, 16)}px sans-serif`;
   g.fillText(text, w / 2, 2);
+  g.globalAlpha = extra.dim ? 0.35 : 1;
   for (let i = 0; i < N; i++) {
     const x = x0 + (i % SIZE) * cell, y = y0 + Math.floor(i / SIZE) * cell;
-    if (i <= step && i < N) {
+    if (values && i <= step && i < N) {
       const c = lut[Math.max(0, Math.min(255, Math.round(values(i) / vmax * 255)))];
       g.fillStyle = `rgb(${c[0]},${c[1]},${c[2]})`;
     } else g.fillStyle = C.unseen;
     g.fillRect(x, y, cell, cell);
   }
+  g.globalAlpha = 1;
   if (step < N) {
+    if (extra.context) {
+      const cells = new Set();
+      for (let i = Math.max(0, step - extra.context); i < step; i++) cells.add(i);
+      outline(g, cells, cell, x0, y0, C.window, Math.max(1, cell / 8));
+    }
     g.strokeStyle = C.chosen; g.lineWidth = Math.max(2, cell / 4);
     g.strokeRect(x0 + (step % SIZE) * cell, y0 + Math.floor(step / SIZE) * cell, cell, cell);
   }
@@ -232,10 +250,47 @@ function drawMap(canvas, values, step, lut, vmax, label) {
     const c = lut[Math.round(i / Math.max(1, bw - 1) * 255)];
     g.fillStyle = `rgb(${c[0]},${c[1]},${c[2]})`; g.fillRect(x0 + i, by, 1, 10);
   }
+  const top = extra.top || String(vmax);
   g.fillStyle = C.text; g.font = '15px sans-serif';
   g.textAlign = 'left'; g.fillText('0', x0, by + 12);
-  g.textAlign = 'right'; g.fillText(String(vmax), x0 + bw, by + 12);
+  g.font = `${fitFont(g, top, bw - 16, 15)}px sans-serif`;
+  g.textAlign = 'right'; g.fillText(top, x0 + bw, by + 12);
   g.textAlign = 'left';
+}
+function lookKey(panel, step) { return `${panel}:${step}`; }
+function drawLooked(p, pi, step) {  // this step's map once it has come; while playing, the last one, dimmed
+  const d = st.data, entry = step < N ? st.looked.get(lookKey(pi, step)) : null;
+  let title = 'where it looked', short = title, shown = null;
+  if (entry && !entry.error) { shown = {values: entry.values, step}; p.lastLooked = shown; title += ` (${Math.round(entry.ms)} ms)`; }
+  else if (entry || (step < N && !d.looks)) { title = 'where it looked: not available'; short = 'not available'; }
+  else if (st.playing) { title = 'pause to see where it looked'; short = 'pause to see'; shown = p.lastLooked || null; }
+  else if (step < N) { title = 'where it looked: computing…'; short = 'computing…'; }
+  const at = shown ? shown.step : step;
+  drawMap(p.el.lookedMap, shown && ((i) => Math.sqrt(shown.values[i])), at, LUTS.looked, 1, title,
+          {context: d.context, dim: shown && shown.step !== step, top: 'largest, √ scale', short});
+}
+function askWhereItLooked(now) {  // the maps of the step on screen, once it has stayed there LOOK_DELAY_MS, never while playing
+  const d = st.data;
+  if (!ui.look.checked || st.playing || !d.looks || st.step >= N) { st.still.step = -1; return; }
+  if (st.still.step !== st.step) { st.still = {step: st.step, since: now}; return; }
+  if (now - st.still.since < LOOK_DELAY_MS) return;
+  shownPanels().forEach((p, panel) => {
+    const key = lookKey(panel, st.step), id = st.id;
+    if (st.looked.has(key) || st.asking.has(key)) return;
+    st.asking.add(key);
+    hook.lookRequests++;
+    server.where_it_looked({id: d.looks, panel, step: st.step})
+      .then((r) => (r && r.map ? {values: halfs(r.map), max: r.max, ms: r.ms}
+                                : {error: (r && r.error) || 'The server sent no map.'}))
+      .catch(() => ({error: 'Could not reach the server to ask where it looked.'}))
+      .then((entry) => {
+        if (st.id !== id) return;  // a new image came meanwhile
+        st.asking.delete(key);
+        st.looked.set(key, entry);
+        if (entry.error) ui.status.textContent = entry.error;
+        st.dirty = true;
+      });
+  });
 }
 function readout(panel, step, bars) {
   const d = st.data;
@@ -270,11 +325,13 @@ function buildPanels() {
       <div class="px-main"><canvas class="px-canvas" aria-label="the image so far"></canvas>
       <div class="px-side"><canvas class="px-bars" title="Click a bar: what if this pixel were that bin?"></canvas>
       <div class="px-numbers"><span>entropy <b class="px-entropy">–</b> bits</span><span>p(chosen) <b class="px-chosen">–</b></span></div>
-      <div class="px-maps"><canvas class="px-map px-entropy-map"></canvas><canvas class="px-map px-surprise-map"></canvas></div>
+      <div class="px-maps"><canvas class="px-map px-entropy-map"></canvas><canvas class="px-map px-surprise-map"></canvas>
+      <canvas class="px-map px-looked-map" title="Where it looked: how much each earlier pixel moves the log-probability of the chosen bin (|gradient| summed over the bins), divided by this step's largest, on a square-root colour scale. The blue outline is what the model sees."></canvas></div>
       </div></div><div class="px-readout"></div>`;
     ui.panels.appendChild(div);
     p.el = {canvas: div.querySelector('.px-canvas'), bars: div.querySelector('.px-bars'),
             entropyMap: div.querySelector('.px-entropy-map'), surpriseMap: div.querySelector('.px-surprise-map'),
+            lookedMap: div.querySelector('.px-looked-map'),
             entropy: div.querySelector('.px-entropy'), chosen: div.querySelector('.px-chosen'),
             readout: div.querySelector('.px-readout')};
     if (i === 0) p.el.bars.addEventListener('click', (e) => clickBar(e, p));
@@ -288,20 +345,21 @@ function clickBar(e, panel) {
   ui.status.textContent = `Asking the model: what if step ${st.step} were bin ${b}…`;
   trigger('select', {index: st.step, value: b});
 }
+function shownPanels() { const d = st.data; return d.panels.length > 1 && !st.single ? d.panels : d.panels.slice(0, 1); }
 function draw() {
   const d = st.data, step = st.step;
-  const shown = d.panels.length > 1 && !st.single ? d.panels : d.panels.slice(0, 1);
-  for (const p of shown) {
-    if (!p.el) continue;
+  shownPanels().forEach((p, panel) => {
+    if (!p.el) return;
     drawCanvas(p.el.canvas, p, step);
     p.bars = drawBars(p.el.bars, p, step);
     drawMap(p.el.entropyMap, (i) => p.entropy[i], step, LUTS.entropy, Math.log2(d.k), 'entropy of each step, bits');
     drawMap(p.el.surpriseMap, (i) => -Math.log2(Math.max(p.chosen[i], 1e-9)), step, LUTS.surprise, SURPRISE_MAX,
             'surprise of each pick, bits');
+    if (ui.look.checked) drawLooked(p, panel, step);
     p.el.entropy.textContent = step < N ? p.entropy[step].toFixed(2) : '–';
     p.el.chosen.textContent = step < N ? p.chosen[step].toFixed(2) : '–';
     p.el.readout.innerHTML = readout(p, step, p.bars);
-  }
+  });
   ui.slider.value = step;
   if (document.activeElement !== ui.stepBox) ui.stepBox.value = step;
   ui.caption.innerHTML = d.caption;
@@ -331,6 +389,12 @@ ui.stepBox.addEventListener('change', () => {
 });
 ui.play.addEventListener('click', togglePlay);
 ui.speed.addEventListener('change', () => ui.speed.blur());  // the keys go back to the player
+ui.look.addEventListener('change', () => {
+  ui.look.blur();
+  ui.root.classList.toggle('px-looking', ui.look.checked);
+  for (const [key, entry] of st.looked) if (entry.error) st.looked.delete(key);  // ticking again retries
+  st.dirty = true;
+});
 $('.px-home').addEventListener('click', () => { st.playing = false; go(0); });
 $('.px-end').addEventListener('click', () => { st.playing = false; go(N); });
 $('.px-prev').addEventListener('click', () => { st.playing = false; go(st.step - 1); });
@@ -398,5 +462,6 @@ function tick(now) {
                 ui.root.offsetHeight, st.id, st.single, ui.root.className].join('x');  // settles after one refit
   if (size !== lastSize) { lastSize = size; fitHeight(); st.dirty = true; }
   if (st.dirty) { st.dirty = false; draw(); }
+  askWhereItLooked(now);
 }
 requestAnimationFrame(tick);

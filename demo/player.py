@@ -4,7 +4,8 @@ The server sends the trace (tokens, per-step log-probabilities, entropy, chosen 
 facts) once, as base64 of uint8 and float16 arrays; the page (``player.js``) then draws the canvas, the context
 window, the bin bars (reshaped for another temperature, top-k or top-p), the heat maps and the numbers at any
 step itself. Scrubbing and Play send no request. A click on a bar asks the server for a what-if through the
-component's ``select`` event: ``index`` is the step, ``value`` the bin.
+component's ``select`` event: ``index`` is the step, ``value`` the bin. With "Where it looked" ticked, a paused
+player asks the server function ``where_it_looked`` (``demo.where_it_looked``) for the step on screen.
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ import gradio as gr
 import numpy as np
 
 import pixelar
+
+from .where_it_looked import where_it_looked
 
 HERE = Path(__file__).resolve().parent
 LOGP_FLOOR = -60.0  # log-probabilities below this (p < 1e-26) are sent as this; float16 keeps ~3 digits
@@ -50,6 +53,8 @@ TEMPLATE = """
       <button class="px-reset">as sampled</button>
       <button class="px-back" style="display:none"></button>
       <span class="px-status" aria-live="polite"></span>
+      <label class="px-look-toggle" title="Ask the server, for the step on screen while paused, how much each earlier pixel moved the chosen bin's log-probability (one forward and backward pass, about 40 ms)"><input
+        class="px-look" type="checkbox"> Where it looked</label>
       <button class="px-present" title="Fill the screen (Esc to leave)">Present (full screen)</button>
     </div>
   </div>
@@ -61,7 +66,7 @@ def _luts() -> str:
     from matplotlib import colormaps  # colour tables only
 
     table = {}
-    for key, name in (("entropy", "magma"), ("surprise", "inferno")):
+    for key, name in (("entropy", "magma"), ("surprise", "inferno"), ("looked", "viridis")):
         rgb = (colormaps[name](np.linspace(0, 1, 256))[:, :3] * 255).round().astype(int)
         table[key] = rgb.tolist()
     return json.dumps(table, separators=(",", ":"))
@@ -112,10 +117,13 @@ class Facts:
     class_name: str | None  # None: the model ignores the class
 
 
-def payload(panels: list[dict], trace: pixelar.Trace, facts: Facts, caption: str, step: int = 0) -> dict:
-    """The player's value: one or two packed images sharing a model, settings and step."""
+def payload(panels: list[dict], trace: pixelar.Trace, facts: Facts, caption: str, step: int = 0,
+            looks: str | None = None) -> dict:
+    """The player's value: one or two packed images sharing a model, settings and step. ``looks``: the id under
+    which ``demo.where_it_looked`` keeps what their maps need (None: no maps)."""
     return {
         "id": f"{next(_ids)}-{trace.seed}",
+        "looks": looks,
         "k": int(trace.k),
         "context": int(trace.context),
         "temperature": float(trace.temperature),
@@ -141,4 +149,5 @@ def step_player(elem_id: str = "step-player") -> gr.HTML:
     return gr.HTML(
         value=None, html_template=TEMPLATE, css_template=player_css(), js_on_load=player_js(),
         elem_id=elem_id, elem_classes="px-host", apply_default_css=False, padding=False,
+        server_functions=[where_it_looked],
     )

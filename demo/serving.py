@@ -9,6 +9,9 @@ Threads: the worker computes with one thread, and so does a training run (``demo
 2-core machine this app is sized for, requests and training each have a core. Requests also go first: while a
 run computes, a training run waits between its steps (``Batcher.idle``; at most 2 s a step, so training never
 stops), because two busy threads in one process slowed a class's batch 2x (5.3 vs 2.6 s for 480 digits).
+
+The step player's "where it looked" maps (``influence``) are one forward and backward pass over one image
+(~35-40 ms): they run on the asking request's thread, one at a time, not through the batcher.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 import pixelar
@@ -136,3 +140,13 @@ def sample_each(model, asks: list[dict]) -> list[pixelar.Trace]:
     """Several samples of one model at once (a temperature strip, a what-if pair): one merged run."""
     jobs = [BATCHER.submit(model, **ask) for ask in asks]
     return [BATCHER.wait(job) for job in jobs]
+
+
+_influence_lock = threading.Lock()
+
+
+def influence(model, tokens, label: int, step: int) -> np.ndarray:
+    """``pixelar.influence(model, tokens, label, step)``: at most one at a time in the app, on one torch thread."""
+    with _influence_lock:
+        torch.set_num_threads(1)
+        return pixelar.influence(model, tokens, label, step)

@@ -2,7 +2,8 @@
 
 Sample sends the whole trace to the page once (``demo.player``); from then on the page draws every step
 itself, so scrubbing and Play send no request. What-if (a click on a bar) runs on the server, because it needs
-the model, and loads both futures into the same player.
+the model, and loads both futures into the same player. Each value registers its model and tokens with
+``demo.where_it_looked``, so a paused player can ask where the model looked at the step on screen.
 """
 from __future__ import annotations
 
@@ -19,12 +20,14 @@ from .common import SAMPLING, BuiltTab, Settings, friendly, sampler_controls
 from .models import Shelf, Workspace
 from .player import Facts, pack_panel, payload, size_in_bytes, step_player
 from .tour import guided_tour
+from .where_it_looked import register
 
 INTRO = (
     "Sample one image, then walk through its 784 steps. The blue outline is what the model sees: V1 to V3 only the "
     "**28 previous pixels** (plus, for V2 and V3, where it is, and for V3 the digit), V4 every earlier pixel. It "
     "gives each of the 16 grey levels a probability and draws one (orange). **Click a bar** to ask: what if this "
-    "pixel were that bin?"
+    "pixel were that bin? Tick **Where it looked** and pause: a heat map shows which earlier pixels moved the "
+    "chosen bin's probability most (one forward and backward pass on the server, about 40 ms)."
 )
 
 
@@ -50,8 +53,9 @@ def describe(settings: Settings, trace: pixelar.Trace) -> str:
 
 
 def player_value(generation: Generation, caption: str, step: int = 0, other: pixelar.Trace | None = None,
-                 forced: tuple[int, int] | None = None) -> dict:
-    """The player's value: the generation alone, or (with ``other``) the original and a what-if side by side."""
+                 forced: tuple[int, int] | None = None, looks: str | None = None) -> dict:
+    """The player's value: the generation alone, or (with ``other``) the original and a what-if side by side.
+    ``looks``: the id of their registered maps (``demo.where_it_looked.register``)."""
     trace = generation.trace
     if other is None:
         panels = [pack_panel(trace)]
@@ -59,7 +63,7 @@ def player_value(generation: Generation, caption: str, step: int = 0, other: pix
         at, token = forced
         panels = [pack_panel(trace, title=f"original: bin {int(trace.tokens[0, at])} at step {at}"),
                   pack_panel(other, title=f"what if: bin {token}", forced_step=at)]
-    return payload(panels, trace, generation.facts, caption, step)
+    return payload(panels, trace, generation.facts, caption, step, looks)
 
 
 def what_if_caption(trace: pixelar.Trace, other: pixelar.Trace, at: int, token: int) -> str:
@@ -101,7 +105,8 @@ def build_step_tab(shelf: Shelf, session: gr.State) -> BuiltTab:
             drawn = Generation(trace, facts, settings)
             workspace = workspace or Workspace()
             path = render.generation_gif(trace, workspace.folder / f"pixelar-{settings.name}-seed{trace.seed}.gif")
-            value = player_value(drawn, describe(settings, trace))
+            looks = register(settings.model, [trace.tokens[0]], int(trace.labels[0]))
+            value = player_value(drawn, describe(settings, trace), looks=looks)
             note = f"Sent to the page once: {size_in_bytes(value):,} bytes; the page draws every step itself."
             return drawn, trace.seed, workspace, gr.DownloadButton(value=str(path), interactive=True), value, note
 
@@ -123,7 +128,8 @@ def build_step_tab(shelf: Shelf, session: gr.State) -> BuiltTab:
             kwargs = {**settings.sample_kwargs(), "labels": trace.labels, "seed": trace.seed}
             other = serving.sample(model, n=1, **kwargs, prefix=trace.tokens[:, :at], forced={at: token})
             caption = what_if_caption(trace, other, at, token)
-            return player_value(drawn, caption, at, other, (at, token))
+            looks = register(model, [trace.tokens[0], other.tokens[0]], int(trace.labels[0]))
+            return player_value(drawn, caption, at, other, (at, token), looks)
 
         player.select(on_what_if, inputs=[generation, session], outputs=[player],
                       **SAMPLING, api_visibility="private", show_progress="hidden")

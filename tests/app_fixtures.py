@@ -106,9 +106,11 @@ class AppServer:
 
 @pytest.fixture(scope="session")
 def app_checkpoints(tiny_checkpoints, tmp_path_factory) -> Path:
-    """The tiny checkpoints plus three bad files: the app must start, skip them visibly and serve the rest."""
+    """The tiny V1-V3, the shipped V4 (so that "where it looked" spans a real whole past), and three bad files: the
+    app must start, skip them visibly and serve the rest."""
     folder = tmp_path_factory.mktemp("app-checkpoints")
-    for path in tiny_checkpoints.glob("*.safetensors"):
+    tiny_mlps = [path for path in tiny_checkpoints.glob("*.safetensors") if path.stem != "v4"]
+    for path in [*tiny_mlps, ROOT / "checkpoints" / "v4.safetensors"]:
         shutil.copy(path, folder / path.name)
     write_bad_checkpoints(folder)
     return folder

@@ -64,7 +64,7 @@ BAD_INPUTS = [
     ({"seed": -3}, "Seed must be a whole number from 0 to 2147483647, got -3"),
     ({"top_k": 17}, "Top-k must be 0 (off) or a whole number from 1 to 16, got 17"),
     ({"top_p": 1.5}, "Top-p must be a number above 0 and at most 1 (1: off), got 1.5"),
-    ({"model": "v9"}, "unknown model 'v9'; choose one of v1, v2, v3"),
+    ({"model": "v9"}, "unknown model 'v9'; choose one of v1, v2, v3, v4"),
     ({"model": "../../etc/passwd"}, "unknown model"),
     ({"digit": 10}, "Digit must be a whole number from 0 to 9, got 10"),
     ({"digit": 2.5}, "Digit must be a whole number from 0 to 9, got 2.5"),

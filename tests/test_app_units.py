@@ -160,7 +160,7 @@ def test_shelf_offers_the_shipped_models_in_order(tiny_checkpoints, tmp_path):
 
 def test_shelf_skips_bad_files_with_a_notice_and_a_log_line(app_checkpoints, caplog):
     shelf = Shelf(app_checkpoints)
-    assert [name for _, name in shelf.choices(None)] == ["v1", "v2", "v3"]
+    assert [name for _, name in shelf.choices(None)] == ["v1", "v2", "v3", "v4"]
     assert list(shelf.refused()) == ["huge-claim.safetensors", "list-header.safetensors", "nan-weights.safetensors"]
     assert "Skipped 3 file(s)" in shelf.notice() and "nan-weights.safetensors" in shelf.notice()
     assert sum("skipping" in r.message for r in caplog.records) == 3

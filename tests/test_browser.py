@@ -350,6 +350,87 @@ def test_the_gif_marks_the_current_pixel(page):
     assert near(render.CURRENT) and near(render.UNSEEN)
 
 
+# ---- Step through: where it looked ----
+
+
+def choose_step_model(page, name: str) -> None:
+    page.locator("#tab-step").get_by_label("Model").first.click()
+    page.get_by_role("option", name=re.compile(f"^{name} · pretrained")).click()
+
+
+def go_to_step(page, step: int) -> None:
+    page.locator("#step-player .px-step").fill(str(step))
+    page.locator("#step-player .px-step").press("Enter")
+
+
+def looked_map(page, panel: int = 0) -> np.ndarray:
+    """The map the page received for the step on screen (each pixel ÷ the step's largest)."""
+    page.wait_for_function(f"() => {player_hook(page)}.looked({panel}) != null")
+    got = page.evaluate(f"() => {player_hook(page)}.looked({panel})")
+    assert "error" not in got, got
+    return np.array(got["values"])
+
+
+def test_where_it_looked_v4_sees_the_whole_past_v3_only_its_window_and_play_asks_nothing(page):
+    page.get_by_role("tab", name="Step through").click()
+    choose_step_model(page, "V4")
+    sample_into_player(page)
+    assert page.locator("#step-player .px-caption").inner_text().startswith("v4")
+    requests = []
+
+    def count(request):
+        requests.append(request.url)
+
+    page.on("request", count)
+    page.locator("#step-player .px-look").check()
+    go_to_step(page, 400)
+    v4 = looked_map(page)
+    assert page.locator("#step-player .px-readout").inner_text().startswith("Row 14, column 8. The model sees all 400 earlier pixels")
+    assert v4.max() == 1 and not v4[400:].any()
+    assert (v4[: 400 - 28] > 0).any()  # further back than any 28-pixel window: the whole past
+    assert len(requests) == 1 and "component_server" in requests[0]
+    page.evaluate("() => window.scrollTo(0, 0)")
+    for part in ["#step-player .px-slider", "#step-player .px-canvas", "#step-player .px-bars",
+                 "#step-player .px-entropy-map", "#step-player .px-looked-map", "#step-player .px-play",
+                 "#step-player .px-look"]:
+        assert inside_viewport(page, page.locator(part).first), part
+    shot(page, "where-it-looked-v4")
+
+    page.evaluate("() => { for (let i = 0; i < 5; i++) document.dispatchEvent("
+                  "new KeyboardEvent('keydown', {key: 'ArrowRight', bubbles: true})); }")  # 5 steps at once
+    looked_map(page)
+    assert step_of(page) == 405 and len(requests) == 2  # one for step 405, none for the steps passed through
+
+    requests.clear()
+    page.locator("#step-player .px-speed").select_option(label="1 row a second")
+    page.locator("#step-player .px-play").click()
+    page.wait_for_timeout(2000)
+    shot(page, "where-it-looked-playing")  # the last map, dimmed: "pause to see where it looked"
+    page.remove_listener("request", count)
+    page.keyboard.press("Space")
+    assert requests == []  # Play with the toggle on asks nothing
+
+    choose_step_model(page, "V3")
+    sample_into_player(page)
+    go_to_step(page, 400)
+    v3 = looked_map(page)
+    assert v3.max() == 1 and not v3[: 400 - 28].any() and not v3[400:].any()  # only its 28-pixel window
+    shot(page, "where-it-looked-v3")
+
+    bars = page.locator("#step-player .px-bars").first
+    box = bars.bounding_box()
+    old = page.evaluate(f"() => {player_hook(page)}.loaded")
+    bars.click(position={"x": 40 + 3.5 * (box["width"] - 48) / 16, "y": box["height"] / 2})  # what if bin 3
+    page.wait_for_function(f"old => {player_hook(page)}.loaded !== old", arg=old)
+    go_to_step(page, 450)
+    original, what_if = looked_map(page, 0), looked_map(page, 1)  # each future has its own map
+    assert not original[: 450 - 28].any() and not what_if[: 450 - 28].any()
+    page.evaluate("() => window.scrollTo(0, 0)")
+    shot(page, "where-it-looked-what-if")
+    page.locator("#step-player .px-back").click()
+    page.locator("#step-player .px-look").uncheck()
+
+
 # ---- Explore ----
 
 
@@ -517,7 +598,7 @@ def test_users_train_one_at_a_time_and_keep_their_models_to_themselves(browser, 
 
     carol = open_app(browser, app_server.url)
     carol.get_by_label("Model").first.click()
-    assert carol.get_by_role("option").count() == 4  # the shipped V1, V2, V3, V4 only
+    assert carol.get_by_role("option").count() == 4  # the shipped V1 to V4 only
     assert carol.get_by_role("option", name="trained here").count() == 0
 
 
@@ -535,6 +616,12 @@ def test_a_phone_reaches_every_tab_and_sees_slider_and_canvas_together(browser, 
     assert inside_viewport(phone, phone.locator("#step-player .px-slider"))
     assert inside_viewport(phone, phone.locator("#step-player .px-canvas").first)
     shot(phone, "phone-player")
+    phone.locator("#step-player .px-look").check()
+    go_to_step(phone, 400)
+    looked_map(phone)
+    phone.evaluate("() => document.querySelector('#step-player .px-maps').scrollIntoView({block: 'center'})")
+    assert inside_viewport(phone, phone.locator("#step-player .px-looked-map"))
+    shot(phone, "phone-where-it-looked")
     for name in ("Explore", "Train"):
         phone.get_by_role("tab", name=name).click()
         phone.wait_for_timeout(500)

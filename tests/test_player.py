@@ -58,3 +58,11 @@ def test_what_if_captions_say_when_nothing_changes(trace):
                            forced={at: (same + 8) % 16})
     changed = int((other.tokens[0] != trace.tokens[0]).sum()) - 1
     assert f"{changed} later pixel" in what_if_caption(trace, other, at, (same + 8) % 16)
+
+
+def test_a_v4_trace_tells_the_page_it_sees_the_whole_past():
+    model = pixelar.build_model("v4", channels=8, head=16).eval()
+    trace = pixelar.sample(model, 1, labels=2, seed=5)
+    value = player.payload([player.pack_panel(trace)], trace, player.Facts("v4", model.uses_position, "2"), "caption")
+    assert value["context"] == 784 and value["k"] == 16 and value["class_name"] == "2"  # the window: every earlier pixel
+    assert np.array_equal(unpack(value["panels"][0], 16)["tokens"], trace.tokens[0])

@@ -1,0 +1,148 @@
+"""The step player's "where it looked" server function: the map it sends is ``pixelar.influence`` of the registered
+trace, every bad ask gets a message (never an exception), and the registry forgets the least recently used."""
+import base64
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import pixelar
+from demo import serving, where_it_looked as looked
+from demo.step_tab import Generation, player_value
+from demo.player import Facts
+from helpers import tiny
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=80),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=10,
+)
+
+
+def tiny_v4():
+    return pixelar.build_model("v4", channels=8, head=16).eval()
+
+
+@pytest.fixture(scope="module")
+def v3_and_v4():
+    """A V3 trace and a V4 trace, each registered (V4 with a second, what-if panel)."""
+    v3, v4 = tiny("v3"), tiny_v4()
+    a = pixelar.sample(v3, 1, labels=7, seed=1)
+    b = pixelar.sample(v4, 1, labels=7, seed=2)
+    other = pixelar.sample(v4, 1, labels=7, seed=2, prefix=b.tokens[:, :300], forced={300: 15})
+    return {"v3": (v3, a, looked.register(v3, [a.tokens[0]], 7)),
+            "v4": (v4, b, looked.register(v4, [b.tokens[0], other.tokens[0]], 7), other)}
+
+
+def received(answer: dict) -> np.ndarray:
+    """The map as the page decodes it, back in the model's units."""
+    assert set(answer) == {"map", "max", "ms", "panel", "step"}, answer
+    scaled = np.frombuffer(base64.b64decode(answer["map"]), dtype="<f2").astype(np.float64)
+    assert scaled.shape == (784,) and scaled.min() >= 0 and scaled.max() <= 1
+    return scaled * answer["max"]
+
+
+@pytest.mark.parametrize("step", [0, 1, 27, 28, 400, 783])
+def test_the_map_is_pixelar_influence_of_the_registered_trace(v3_and_v4, step):
+    for name in ("v3", "v4"):
+        model, trace, key = v3_and_v4[name][:3]
+        expected = pixelar.influence(model, trace.tokens[0], 7, step).reshape(784)
+        got = received(looked.where_it_looked({"id": key, "panel": 0, "step": step}))
+        assert np.allclose(got, expected, rtol=2e-3, atol=1e-3 * max(expected.max(), 1e-12)), (name, step)
+        assert (got[step:] == 0).all()
+        if name == "v3":  # V1-V3 look only at the 28 pixels before
+            assert (got[: max(0, step - 28)] == 0).all()
+    got = received(looked.where_it_looked({"id": v3_and_v4["v4"][2], "panel": 0, "step": 400}))
+    assert (got[: 400 - 28] > 0).any()  # V4 looks further back
+
+
+def test_a_what_if_panel_gets_the_map_of_its_own_tokens(v3_and_v4):
+    model, trace, key, other = v3_and_v4["v4"]
+    assert (other.tokens[0] != trace.tokens[0]).any()
+    for panel, tokens in ((0, trace.tokens[0]), (1, other.tokens[0])):
+        got = received(looked.where_it_looked({"id": key, "panel": panel, "step": 500}))
+        expected = pixelar.influence(model, tokens, 7, 500).reshape(784)
+        assert np.allclose(got, expected, rtol=2e-3, atol=1e-3 * expected.max())
+
+
+def test_nothing_before_the_first_pixel_sends_an_all_zero_map(v3_and_v4):
+    answer = looked.where_it_looked({"id": v3_and_v4["v3"][2], "panel": 0, "step": 0})
+    assert answer["max"] == 0 and not received(answer).any()
+
+
+@settings(max_examples=150, deadline=None)
+@given(ask=json_values)
+def test_any_json_the_page_could_send_gets_an_answer_never_an_exception(ask):
+    answer = looked.where_it_looked(ask)
+    assert set(answer) == {"error"} and isinstance(answer["error"], str) and answer["error"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(panel=json_values | st.integers(), step=json_values | st.integers(-1000, 2000), which=st.sampled_from(["v3", "v4"]))
+def test_a_bad_panel_or_step_is_named_with_its_range(v3_and_v4, panel, step, which):
+    key = v3_and_v4[which][2]
+    panels = 1 if which == "v3" else 2
+    answer = looked.where_it_looked({"id": key, "panel": panel, "step": step})
+    valid = type(panel) is int and 0 <= panel < panels and type(step) is int and 0 <= step < 784
+    if valid:
+        assert "map" in answer
+    elif not (type(panel) is int and 0 <= panel < panels):
+        assert answer == {"error": f"where it looked: panel must be a whole number from 0 to {panels - 1}"}
+    else:
+        assert answer == {"error": "where it looked: step must be a whole number from 0 to 783"}
+
+
+@settings(max_examples=80, deadline=None)
+@given(key=st.text(max_size=100) | json_values)
+def test_an_unknown_or_malformed_id_says_so(v3_and_v4, key):
+    answer = looked.where_it_looked({"id": key, "panel": 0, "step": 10})
+    assert "error" in answer
+    if isinstance(key, str) and 0 < len(key) <= looked.ID_MAX_LENGTH:
+        assert answer["error"] == looked.EXPIRED
+    else:
+        assert "missing or malformed" in answer["error"]
+
+
+def test_the_registry_forgets_the_least_recently_used():
+    registry = looked.Registry(capacity=3)
+    entry = looked.Looking(tiny("v1"), np.zeros((1, 784), dtype=np.int64), 0)
+    keys = [registry.add(entry) for _ in range(3)]
+    assert len(set(keys)) == 3 and all(len(k) >= 24 for k in keys)  # unguessable: 18 random bytes
+    registry.get(keys[0])  # used: now the newest
+    fourth = registry.add(entry)
+    assert len(registry) == 3 and registry.get(keys[1]) is None
+    assert all(registry.get(k) is entry for k in (keys[0], keys[2], fourth))
+
+
+def test_maps_asked_together_compute_one_at_a_time_and_match(v3_and_v4):
+    model, trace, key = v3_and_v4["v4"][:3]
+    answers = {}
+
+    def ask(step):
+        answers[step] = looked.where_it_looked({"id": key, "panel": 0, "step": step})
+
+    threads = [threading.Thread(target=ask, args=(step,)) for step in (100, 300, 500, 700)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    for step, answer in answers.items():
+        expected = serving.influence(model, trace.tokens[0], 7, step).reshape(784)
+        assert np.allclose(received(answer), expected, rtol=2e-3, atol=1e-3 * expected.max())
+    assert len(answers) == 4
+
+
+def test_the_player_value_carries_the_id_of_its_maps(v3_and_v4):
+    model, trace, key = v3_and_v4["v3"][:3]
+    generation = Generation(trace, Facts("v3", True, "7"), settings=None)
+    assert player_value(generation, "caption", looks=key)["looks"] == key
+
+
+def test_the_app_keeps_at_most_256_and_an_expired_id_says_so():  # last: it pushes the module's ids out
+    model, tokens = tiny("v1"), np.zeros(784, dtype=np.int64)
+    first = looked.register(model, [tokens], 0)
+    for _ in range(looked.REMEMBERED):
+        looked.register(model, [tokens], 0)
+    assert len(looked.REGISTRY) == looked.REMEMBERED == 256
+    assert looked.where_it_looked({"id": first, "panel": 0, "step": 5}) == {"error": looked.EXPIRED}
