@@ -148,13 +148,13 @@ def test_shelf_offers_the_shipped_models_in_order(tiny_checkpoints, tmp_path):
     (tmp_path / "notes.safetensors").write_bytes(b"not a checkpoint")  # skipped, not fatal
     shelf = Shelf(tmp_path)
     names = [name for _, name in shelf.choices(None)]
-    assert names == ["v1", "v2", "v3"]
+    assert names == ["v1", "v2", "v3", "v4"]
     assert shelf.default(None) == "v3"
     assert shelf.choices(None)[2][0].startswith("V3 · pretrained · ")
-    assert shelf.by_kind() == {"v1": "v1", "v2": "v2", "v3": "v3"}
+    assert shelf.by_kind() == {"v1": "v1", "v2": "v2", "v3": "v3", "v4": "v4"}
     model = shelf.get("v3", None)
     assert model.name == "v3" and shelf.get("v3", None) is model  # loaded once, shared
-    with pytest.raises(ValueError, match="unknown model 'v9'; choose one of v1, v2, v3"):
+    with pytest.raises(ValueError, match="unknown model 'v9'; choose one of v1, v2, v3, v4"):
         shelf.get("v9", None)
 
 
