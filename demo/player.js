@@ -7,7 +7,8 @@
 const LUTS = __LUTS__;  // {entropy: [[r,g,b] x256], surprise: [...], looked: [...]}: dark = unremarkable, bright = notable
 const SIZE = 28, N = SIZE * SIZE, SURPRISE_MAX = 8, LOOK_DELAY_MS = 150;
 const C = {bg: '#1c1c24', text: '#ebebf0', dim: '#9a9aae', grid: '#464655', bar: '#96a0b9', chosen: '#ff961e',
-           window: '#28d2ff', reshaped: '#ff5ac8', start: '#2d4178', gutter: '#282830', unseen: '#464650'};
+           window: '#28d2ff', reshaped: '#ff5ac8', start: '#2d4178', gutter: '#282830', unseen: '#464650',
+           looked: '#7cf03c'};
 const SPEEDS = [
   {label: '4 pixels a second', perSecond: 4},
   {label: '1 row a second', perSecond: 28},
@@ -141,7 +142,7 @@ function outline(g, cells, cell, x0, y0, colour, width) {  // boundary of a set 
   }
   g.stroke();
 }
-function drawCanvas(canvas, panel, step) {
+function drawCanvas(canvas, panel, step, looked) {  // looked: this step's map (784, ÷ largest) to mark, or null
   const d = st.data, K = d.k, pad = padRows(d.context), rows = pad + SIZE;
   const {g, w, h} = fit(canvas);
   const cell = Math.floor(Math.min(w / SIZE, h / rows)), x0 = Math.floor((w - cell * SIZE) / 2), y0 = 0;
@@ -161,6 +162,15 @@ function drawCanvas(canvas, panel, step) {
     else {  // not drawn yet: hatched, unlike black
       g.fillStyle = C.unseen; g.fillRect(x, y, cell, cell);
       g.fillStyle = C.gutter; g.fillRect(x + cell / 2 - 1, y + cell / 2 - 1, 2, 2);
+    }
+  }
+  if (looked) {  // where it looked, on the big canvas: a dot in each earlier pixel, its area ∝ the influence
+    g.fillStyle = C.looked; g.strokeStyle = C.bg; g.lineWidth = 1;
+    for (let i = 0; i < step; i++) {
+      const radius = Math.sqrt(looked[i]) * cell * 0.45;
+      if (radius < 0.6) continue;
+      g.beginPath(); g.arc(x0 + (i % SIZE + 0.5) * cell, top + (Math.floor(i / SIZE) + 0.5) * cell, radius, 0, 2 * Math.PI);
+      g.fill(); g.stroke();
     }
   }
   if (step < N) {
@@ -350,7 +360,8 @@ function draw() {
   const d = st.data, step = st.step;
   shownPanels().forEach((p, panel) => {
     if (!p.el) return;
-    drawCanvas(p.el.canvas, p, step);
+    const entry = ui.look.checked && !st.playing ? st.looked.get(lookKey(panel, step)) : null;
+    drawCanvas(p.el.canvas, p, step, entry && !entry.error ? entry.values : null);
     p.bars = drawBars(p.el.bars, p, step);
     drawMap(p.el.entropyMap, (i) => p.entropy[i], step, LUTS.entropy, Math.log2(d.k), 'entropy of each step, bits');
     drawMap(p.el.surpriseMap, (i) => -Math.log2(Math.max(p.chosen[i], 1e-9)), step, LUTS.surprise, SURPRISE_MAX,

@@ -53,7 +53,7 @@ TEMPLATE = """
       <button class="px-reset">as sampled</button>
       <button class="px-back" style="display:none"></button>
       <span class="px-status" aria-live="polite"></span>
-      <label class="px-look-toggle" title="Ask the server, for the step on screen while paused, how much each earlier pixel moved the chosen bin's log-probability (one forward and backward pass, about 40 ms)"><input
+      <label class="px-look-toggle" title="Ask the server, for the step on screen while paused, how much each earlier pixel moved the chosen bin's log-probability (one forward and backward pass, about 40 ms): green dots on the canvas, larger where it mattered more, and a heat map"><input
         class="px-look" type="checkbox"> Where it looked</label>
       <button class="px-present" title="Fill the screen (Esc to leave)">Present (full screen)</button>
     </div>

@@ -371,6 +371,12 @@ def looked_map(page, panel: int = 0) -> np.ndarray:
     return np.array(got["values"])
 
 
+DOTS = """(share) => { const c = document.querySelector('#step-player .px-canvas');
+  const d = c.getContext('2d').getImageData(0, 0, c.width, Math.floor(c.height * share)).data; let n = 0;
+  for (let i = 0; i < d.length; i += 4) if (d[i] === 124 && d[i + 1] === 240 && d[i + 2] === 60) n++;
+  return n; }"""  # pixels of the big canvas's top ``share`` in the where-it-looked dot colour
+
+
 def test_where_it_looked_v4_sees_the_whole_past_v3_only_its_window_and_play_asks_nothing(page):
     page.get_by_role("tab", name="Step through").click()
     choose_step_model(page, "V4")
@@ -388,6 +394,7 @@ def test_where_it_looked_v4_sees_the_whole_past_v3_only_its_window_and_play_asks
     assert page.locator("#step-player .px-readout").inner_text().startswith("Row 14, column 8. The model sees all 400 earlier pixels")
     assert v4.max() == 1 and not v4[400:].any()
     assert (v4[: 400 - 28] > 0).any()  # further back than any 28-pixel window: the whole past
+    page.wait_for_function(f"() => ({DOTS})(1) > 0")  # the big canvas marks it too (the largest: a big dot)
     assert len(requests) == 1 and "component_server" in requests[0]
     page.evaluate("() => window.scrollTo(0, 0)")
     for part in ["#step-player .px-slider", "#step-player .px-canvas", "#step-player .px-bars",
@@ -415,6 +422,8 @@ def test_where_it_looked_v4_sees_the_whole_past_v3_only_its_window_and_play_asks
     go_to_step(page, 400)
     v3 = looked_map(page)
     assert v3.max() == 1 and not v3[: 400 - 28].any() and not v3[400:].any()  # only its 28-pixel window
+    page.wait_for_timeout(200)  # a few frames
+    assert page.evaluate(DOTS, 1) > 0 and page.evaluate(DOTS, 1 / 3) == 0  # none far above its window
     shot(page, "where-it-looked-v3")
 
     bars = page.locator("#step-player .px-bars").first
