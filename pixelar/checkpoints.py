@@ -25,6 +25,7 @@ from .models import CONFIGS, MODELS, PixelMLP, seeded
 FORMAT = "pixelar-checkpoint"
 FORMAT_VERSION = 1
 MAX_HEADER_BYTES = 1_000_000  # a real header is a few kB
+HEADER_ENTRIES = {"format", "format_version", "pixelar", "weights_sha256"}  # what save_atomically's callers write
 MAX_PARAMETERS = 50_000_000  # 200 MB of float32: far above any model here
 CONFIG_LIMITS = {  # integer config fields and their allowed ranges
     "k": (2, 256), "context": (1, 784), "hidden": (1, 8192), "pos_dim": (1, 1024), "token_dim": (1, 1024),
@@ -34,6 +35,7 @@ CONFIG_LIMITS = {  # integer config fields and their allowed ranges
 METADATA_TYPES = {  # known metadata keys the app and CLI read, and the types they must have
     "dataset": str, "steps": int, "samples_seen": int, "train_seconds": (int, float), "device": str,
     "held_out_nll": (int, float), "held_out_images": int, "batch_size": int, "learning_rate": (int, float),
+    "weight_decay": (int, float),
     "lr_schedule": str, "seed": int, "stopped_early": bool, "class_names": list, "precision": str,
     "batch_unit": str, "time_budget_seconds": (int, float),
 }
@@ -59,8 +61,8 @@ def run_metadata(model: PixelMLP, result, config, dataset, held_out_nll: float, 
         "dataset": dataset.name, "class_names": list(dataset.class_names), "steps": result.steps,
         "samples_seen": result.samples_seen, "train_seconds": round(result.seconds, 1), "device": result.device,
         "held_out_nll": round(held_out_nll, 4), "held_out_images": held_out_images, "batch_size": config.batch_size,
-        "learning_rate": config.learning_rate or model.learning_rate, "lr_schedule": config.lr_schedule,
-        "seed": config.seed, "stopped_early": result.stopped, "precision": result.precision,
+        "learning_rate": config.learning_rate or model.learning_rate, "weight_decay": config.weight_decay_for(model),
+        "lr_schedule": config.lr_schedule, "seed": config.seed, "stopped_early": result.stopped, "precision": result.precision,
         "batch_unit": model.batch_unit, "time_budget_seconds": config.max_seconds,
     }
 
@@ -184,7 +186,12 @@ def _checked_config(path, name: str, config) -> dict:
 
 
 def stored_digest(path, meta: dict) -> str | None:
-    """The weights checksum a header records (None in files written before checksums), checked for form."""
+    """The weights checksum a header records (None in files written before checksums), checked for form. A header
+    entry that pixelar never writes is refused: a damaged key, the checksum's own included, must not pass the file
+    off as one written before checksums."""
+    unknown = sorted(set(meta) - HEADER_ENTRIES)
+    if unknown:
+        raise CheckpointError(f"{path}: its header has entries pixelar never writes ({', '.join(unknown)[:80]}): damaged")
     digest = meta.get("weights_sha256")
     if digest is not None and not (isinstance(digest, str) and len(digest) == 64 and set(digest) <= set("0123456789abcdef")):
         raise CheckpointError(f"{path}: its weights checksum is damaged")

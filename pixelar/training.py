@@ -38,6 +38,10 @@ class TrainConfig:
     device: str | None = None  # None: CUDA, else MPS, else CPU
     precision: str = "auto"  # matmuls under bf16 autocast where the hardware has bf16 ("auto"), or "fp32"/"bf16"
 
+    def weight_decay_for(self, model) -> float:
+        """The AdamW weight decay of a run: this config's, else the model's own default."""
+        return self.weight_decay if self.weight_decay is not None else model.weight_decay
+
     def validate(self) -> None:
         self.steps = whole_number(self.steps, "steps", 1, 10**9)
         self.batch_size = whole_number(self.batch_size, "batch size", 1, 65536)
@@ -111,7 +115,7 @@ def train(
         if isinstance(module, (Dropout, ChannelDropout)):
             module.generator = generator
     lr = config.learning_rate if config.learning_rate is not None else model.learning_rate
-    wd = config.weight_decay if config.weight_decay is not None else model.weight_decay
+    wd = config.weight_decay_for(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd, **_fused(device))
     schedule = _schedule(config, lr)
 

@@ -72,6 +72,18 @@ def test_byte_flips_load_the_same_model_or_fail_cleanly(good, tmp_path, flips):
     check(path, model)
 
 
+def test_a_damaged_checksum_key_does_not_pass_for_an_old_file(good, tmp_path):
+    """Found by the byte-flip fuzzer: one flipped bit turned "weights_sha256" into "veights_sha256", and a flipped
+    weight then loaded as if the file predated checksums."""
+    raw, _ = good
+    header, data = split(raw)
+    header["__metadata__"]["veights_sha256"] = header["__metadata__"].pop("weights_sha256")
+    path = tmp_path / "renamed.safetensors"
+    path.write_bytes(join(header, data))
+    with pytest.raises(CheckpointError, match="renamed.safetensors: its header has entries pixelar never writes"):
+        load_checkpoint(path)
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(keep=st.integers(0, 10**9))
 def test_truncations_fail_cleanly(good, tmp_path, keep):
