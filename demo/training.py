@@ -43,7 +43,7 @@ BUDGETS = {  # V1-V3: a step sees 512 random (image, pixel) pairs
 IMAGE_BUDGETS = {  # V4: a step sees 32 whole images (784 pixels each), about 50 images/s on one CPU core
     "quick": Budget("Quick", 150, 32),  # 4,800 images: a few minutes
     "standard": Budget("Standard", 1_000, 32),  # 32,000 images
-    "long": Budget("The shipped V4's", 2_500, 32),
+    "long": Budget("Long", 2_500, 32),  # the first shipped V4's budget: 0.4232 bits/pixel
 }
 
 
