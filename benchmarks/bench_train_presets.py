@@ -23,7 +23,7 @@ def main():
     throughput = Throughput(DataSets(tempfile.mkdtemp(prefix="pixelar-bench-")))
     shapes = [("v3", Shape.check("v3", c, 16)) for c in training.CONTEXTS] + [("v4", Shape.check("v4", None, 16))]
     print(f"machine: {machine()}\n")
-    print("| model | shape | parameters | speed | Quick | Standard | Long: the seed's recipe (V1-V3), the shipped V4's |")
+    print("| model | shape | parameters | speed | Quick | Standard | Long (V1-V3: the seed's recipe) |")
     print("|---|---|---|---|---|---|---|")
     for kind, shape in shapes:
         rate = throughput.rate(kind, shape, server_busy=False)
