@@ -106,7 +106,7 @@ class Plan:
     kind: str
     dataset: str
     config: pixelar.TrainConfig
-    shape: Shape = Shape()
+    shape: Shape
 
     @classmethod
     def check(cls, kind, dataset, steps, batch_size, learning_rate, shape: Shape | None = None) -> Plan:
