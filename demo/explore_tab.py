@@ -57,7 +57,7 @@ def complete(settings: Settings, grey: np.ndarray, label: int, keep_rows: int, n
     """``n`` completions of a real image from its first ``keep_rows`` rows: (sheet, caption)."""
     model, names = settings.model, settings.class_names
     target = label if settings.label is None else settings.label
-    prefix = experiments.real_tokens(grey, model.k)[: keep_rows * IMAGE_SIZE]
+    prefix = experiments.completion_prefix(grey, model.k, keep_rows)
     trace = serving.sample(model, n=n, **{**settings.sample_kwargs(), "labels": target}, prefix=prefix)
     as_what = f" as {names[target]}" if model.conditional else ""
     captions = [f"real {names[label]}"] + [f"#{i + 1}{as_what}" for i in range(len(trace))]

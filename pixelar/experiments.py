@@ -21,10 +21,8 @@ def complete(
 ) -> Trace:
     """Keep the first ``keep_rows`` rows of a real image (784 uint8 grey levels) and let the model finish it,
     ``n`` times. ``label`` is the class to finish it as (V3; it need not be the true one)."""
-    if not isinstance(keep_rows, (int, np.integer)) or not 0 <= keep_rows <= IMAGE_SIZE:
-        raise ValueError(f"rows to keep must be from 0 to {IMAGE_SIZE}, got {keep_rows!r}")
-    tokens = _tokens(grey_levels, model.k)
-    return sample(model, n, labels=label, temperature=temperature, seed=seed, prefix=tokens[: keep_rows * IMAGE_SIZE])
+    prefix = completion_prefix(grey_levels, model.k, keep_rows)
+    return sample(model, n, labels=label, temperature=temperature, seed=seed, prefix=prefix)
 
 
 @dataclass
@@ -40,7 +38,7 @@ def surprise(models: Mapping[str, PixelMLP], grey_levels: np.ndarray, label: int
     """How surprised each model is by each pixel of a real image (784 uint8 grey levels of class ``label``)."""
     out = {}
     for name, model in models.items():
-        nll = pixel_nll_bits(model, torch.from_numpy(_tokens(grey_levels, model.k)).view(1, N_PIXELS), torch.tensor([label]))[0]
+        nll = pixel_nll_bits(model, torch.from_numpy(real_tokens(grey_levels, model.k)).view(1, N_PIXELS), torch.tensor([label]))[0]
         out[name] = Surprise(nll.view(IMAGE_SIZE, IMAGE_SIZE).numpy(), float(nll.sum()), float(nll.mean()))
     return out
 
@@ -83,13 +81,16 @@ def random_index_of_class(split: Split, label: int, seed: int | None = None) -> 
     return int(np.random.default_rng(seed).choice(matches))
 
 
-def _tokens(grey_levels: np.ndarray, k: int) -> np.ndarray:
+def real_tokens(grey_levels: np.ndarray, k: int) -> np.ndarray:
+    """A real image's 784 uint8 grey levels as the model's tokens (784,) int64."""
     levels = np.asarray(grey_levels)
     if levels.size != N_PIXELS or levels.min(initial=0) < 0 or levels.max(initial=0) > 255:
         raise ValueError(f"a real image is {N_PIXELS} grey levels from 0 to 255")
     return quantize_grey_levels(torch.from_numpy(levels.reshape(N_PIXELS).astype(np.int64)), k).numpy()
 
 
-def real_tokens(grey_levels: np.ndarray, k: int) -> np.ndarray:
-    """A real image's 784 uint8 grey levels as the model's tokens (784,) int64: the prefix of a completion."""
-    return _tokens(grey_levels, k)
+def completion_prefix(grey_levels: np.ndarray, k: int, keep_rows: int) -> np.ndarray:
+    """The tokens of a real image's first ``keep_rows`` rows: what a completion keeps."""
+    if not isinstance(keep_rows, (int, np.integer)) or not 0 <= keep_rows <= IMAGE_SIZE:
+        raise ValueError(f"rows to keep must be from 0 to {IMAGE_SIZE}, got {keep_rows!r}")
+    return real_tokens(grey_levels, k)[: keep_rows * IMAGE_SIZE]
