@@ -61,7 +61,7 @@ def run_metadata(model: PixelMLP, result, config, dataset, held_out_nll: float, 
         "dataset": dataset.name, "class_names": list(dataset.class_names), "steps": result.steps,
         "samples_seen": result.samples_seen, "train_seconds": round(result.seconds, 1), "device": result.device,
         "held_out_nll": round(held_out_nll, 4), "held_out_images": held_out_images, "batch_size": config.batch_size,
-        "learning_rate": config.learning_rate or model.learning_rate, "weight_decay": config.weight_decay_for(model),
+        "learning_rate": config.learning_rate_for(model), "weight_decay": config.weight_decay_for(model),
         "lr_schedule": config.lr_schedule, "seed": config.seed, "stopped_early": result.stopped, "precision": result.precision,
         "batch_unit": model.batch_unit, "time_budget_seconds": config.max_seconds,
     }

@@ -134,7 +134,7 @@ def cmd_train(args) -> int:
     dataset = data.load_dataset(args.dataset, args.data_root)
     print(f"training {args.model} ({models.count_parameters(model):,} parameters) on {dataset.describe()}", file=sys.stderr)
     budget = dict(dataset=dataset.name, class_names=list(dataset.class_names), batch_size=config.batch_size,
-                  batch_unit=model.batch_unit, learning_rate=config.learning_rate or model.learning_rate,
+                  batch_unit=model.batch_unit, learning_rate=config.learning_rate_for(model),
                   weight_decay=config.weight_decay_for(model), lr_schedule=config.lr_schedule, seed=config.seed, time_budget_seconds=config.max_seconds)
 
     progress = _progress_bar(config.steps)

@@ -38,6 +38,10 @@ class TrainConfig:
     device: str | None = None  # None: CUDA, else MPS, else CPU
     precision: str = "auto"  # matmuls under bf16 autocast where the hardware has bf16 ("auto"), or "fp32"/"bf16"
 
+    def learning_rate_for(self, model) -> float:
+        """The AdamW learning rate of a run: this config's, else the model's own default."""
+        return self.learning_rate if self.learning_rate is not None else model.learning_rate
+
     def weight_decay_for(self, model) -> float:
         """The AdamW weight decay of a run: this config's, else the model's own default."""
         return self.weight_decay if self.weight_decay is not None else model.weight_decay
@@ -114,7 +118,7 @@ def train(
     for module in model.modules():
         if isinstance(module, (Dropout, ChannelDropout)):
             module.generator = generator
-    lr = config.learning_rate if config.learning_rate is not None else model.learning_rate
+    lr = config.learning_rate_for(model)
     wd = config.weight_decay_for(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd, **_fused(device))
     schedule = _schedule(config, lr)
