@@ -81,7 +81,7 @@ def parameters(kind: str, shape: Shape) -> int:
 def shape_line(kind: str, shape: Shape) -> str:
     """The cost of a model shape in parameters, beside the seed's shape of the same model."""
     line = f"**{kind.upper()} · {shape.describe(kind)}: {parameters(kind, shape):,} parameters**"
-    standard = Shape.check(kind, 28, 16)
+    standard = Shape.default(kind)
     if shape != standard:
         line += f" ({standard.describe(kind)}: {parameters(kind, standard):,})"
     return line

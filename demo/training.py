@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 
 import pixelar
-from pixelar.models import N_PIXELS, PixelMLP
+from pixelar.models import CONFIGS, N_PIXELS, PixelMLP
 
 from . import serving
 from .common import check_whole
@@ -77,8 +77,14 @@ def budget_choices(kind: str, rate: float | None) -> list[tuple[str, str]]:
 class Shape:
     """The model knobs of the Train tab: context length (V1-V3) and intensity bins K."""
 
-    context: int = 28
-    k: int = 16
+    context: int
+    k: int
+
+    @classmethod
+    def default(cls, kind: str) -> Shape:
+        """The model's own shape: the seed's for V1-V3, the whole past for V4."""
+        config = CONFIGS[kind]()
+        return cls(context=config.context, k=config.k)
 
     @classmethod
     def check(cls, kind: str, context, k) -> Shape:
@@ -122,7 +128,7 @@ class Plan:
             eval_every=min(1000, max(50, steps // 8)), eval_images=CHECK_IMAGES,
         )
         config.validate()
-        return cls(kind, dataset, config, shape or Shape.check(kind, 28, 16))
+        return cls(kind, dataset, config, shape or Shape.default(kind))
 
     @property
     def samples(self) -> int:
