@@ -9,6 +9,8 @@ The Python API in one screen::
     trace.entropy       # (16, 784) bits, per step
     pixelar.influence(model, trace.tokens[0], 7, step=300)   # (28, 28) where step 300 looked
     pixelar.evaluate(model, pixelar.load_dataset("mnist-5k"))   # held-out bits per pixel
+    pixelar.score(model, grey_levels, label=7)  # per-pixel bits of one real image (784 uint8 grey levels)
+    pixelar.classify(model, images)             # (N, classes) log p(class | image): read by Bayes' rule
 
     model = pixelar.build_model("v3")
     pixelar.train(model, pixelar.load_dataset("mnist-5k"), pixelar.TrainConfig(steps=500))
@@ -18,13 +20,15 @@ from .checkpoints import CheckpointError, load_checkpoint, read_metadata, save_c
 from .data import DataUnavailable, Dataset, Split, dequantize, load_dataset, quantize
 from .device import pick_device
 from .evaluation import evaluate, nll_map, pixel_nll_bits
+from .experiments import score
 from .influence import influence
 from .models import MODELS, build_model, count_parameters
+from .reading import classify, prepare_drawing, read_picture
 from .sampling import Request, Trace, sample, sample_many
 from .training import TrainConfig, TrainEvent, TrainResult, train
 
 __all__ = [
     "CheckpointError", "DataUnavailable", "Dataset", "MODELS", "Request", "Split", "Trace", "TrainConfig", "TrainEvent",
-    "TrainResult", "build_model", "count_parameters", "dequantize", "evaluate", "influence", "load_checkpoint", "load_dataset",
-    "nll_map", "pick_device", "pixel_nll_bits", "quantize", "read_metadata", "sample", "sample_many", "save_checkpoint", "train",
+    "TrainResult", "build_model", "classify", "count_parameters", "dequantize", "evaluate", "influence", "load_checkpoint", "load_dataset",
+    "nll_map", "pick_device", "pixel_nll_bits", "prepare_drawing", "quantize", "read_metadata", "read_picture", "sample", "sample_many", "save_checkpoint", "score", "train",
 ]

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import checkpoints, data, fidelity, models, render
+from . import checkpoints, data, fidelity, models, reading, render
 from .device import PRECISIONS, pick_device
 from .evaluation import evaluate
+from .inputs import whole_number
 from .sampling import sample
 from .training import LR_SCHEDULES, TrainConfig, TrainEvent, train
 
@@ -99,6 +100,16 @@ def build_parser() -> Parser:
     g.add_argument("--seed", type=int, default=0, help="sampling seed for the fidelity check (default 0)")
     p.add_argument("--precision", choices=PRECISIONS, default="fp32", help="matmul precision for NLL and sampling: fp32 (default, exact), bf16, auto")
     p.set_defaults(run=cmd_evaluate)
+
+    p = sub.add_parser("classify", help="read a digit by Bayes' rule: p(class | image) from a class-conditional model")
+    p.add_argument("--checkpoint", required=True, help="checkpoint file of a class-conditional model (v3, v4, ...)")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--image", default=None, help="a picture of one digit (PNG, JPEG, ...): made into an MNIST digit, then read")
+    g.add_argument("--held-out", type=int, default=None, metavar="N",
+                   help="read N held-out images spread over the classes and print the accuracy")
+    p.add_argument("--dataset", choices=data.DATASET_NAMES, default=None, help="data set for --held-out (default: the one it was trained on)")
+    p.add_argument("--data-root", default=str(data.DEFAULT_ROOT), help="where downloaded data sets live (default data/)")
+    p.set_defaults(run=cmd_classify)
 
     p = sub.add_parser("classifier", help="train the small classifier that judges class fidelity")
     p.add_argument("--dataset", choices=data.DATASET_NAMES, default="mnist-5k", help="data set (default mnist-5k)")
@@ -235,6 +246,23 @@ def _classifier_for(dataset: data.Dataset, path: str | None):
         return fidelity.load_classifier(path or default)
     print(f"no {default}: training a classifier on {dataset.name} first (about a minute)", file=sys.stderr)
     return fidelity.train_classifier(dataset)
+
+
+def cmd_classify(args) -> int:
+    model = checkpoints.load_checkpoint(args.checkpoint)
+    names = model.metadata.get("class_names") or list(data.DIGITS)
+    if args.image is not None:
+        posterior = reading.classify(model, reading.prepare_drawing(reading.read_picture(args.image))[None])[0].exp()
+        print(f"p(class | image) under {model.name}, uniform prior:")
+        for label in posterior.argsort(descending=True).tolist():
+            print(f"{names[label]:>12}  {posterior[label].item():7.2%}")
+        return 0
+    dataset = data.load_dataset(args.dataset or model.metadata.get("dataset", "mnist-5k"), args.data_root)
+    split = dataset.held_out.subset(whole_number(args.held_out, "--held-out", 1, len(dataset.held_out)))
+    guesses = reading.classify(model, split.images).argmax(1)
+    accuracy = (guesses == split.labels).double().mean().item()
+    print(f"{model.name} read by Bayes' rule on {dataset.name} held-out ({len(split)} images): {accuracy:.1%} right")
+    return 0
 
 
 def cmd_classifier(args) -> int:

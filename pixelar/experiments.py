@@ -34,13 +34,16 @@ class Surprise:
     bits_per_pixel: float
 
 
+def score(model: PixelMLP, grey_levels: np.ndarray, label: int = 0) -> Surprise:
+    """How surprised ``model`` is by each pixel of an image (784 uint8 grey levels, read as class ``label``):
+    -log2 p of each pixel's token given the pixels before it, as a (28, 28) map, and the total."""
+    nll = pixel_nll_bits(model, torch.from_numpy(real_tokens(grey_levels, model.k)).view(1, N_PIXELS), torch.tensor([label]))[0]
+    return Surprise(nll.view(IMAGE_SIZE, IMAGE_SIZE).numpy(), float(nll.sum()), float(nll.mean()))
+
+
 def surprise(models: Mapping[str, PixelMLP], grey_levels: np.ndarray, label: int = 0) -> dict[str, Surprise]:
     """How surprised each model is by each pixel of a real image (784 uint8 grey levels of class ``label``)."""
-    out = {}
-    for name, model in models.items():
-        nll = pixel_nll_bits(model, torch.from_numpy(real_tokens(grey_levels, model.k)).view(1, N_PIXELS), torch.tensor([label]))[0]
-        out[name] = Surprise(nll.view(IMAGE_SIZE, IMAGE_SIZE).numpy(), float(nll.sum()), float(nll.mean()))
-    return out
+    return {name: score(model, grey_levels, label) for name, model in models.items()}
 
 
 def what_if(model: PixelMLP, trace: Trace, step: int, token: int) -> Trace:
