@@ -1,4 +1,4 @@
-"""pixelar's teaching app: ``python app.py`` serves Generate, Step through, Explore and Train on http://localhost:7860.
+"""pixelar's teaching app: ``python app.py`` serves Generate, Step through, Explore, Draw and Train on http://localhost:7860.
 
 Options: ``--port`` (or GRADIO_SERVER_PORT), ``--host`` (or GRADIO_SERVER_NAME; 0.0.0.0 to serve a network),
 ``--checkpoints`` (or PIXELAR_CHECKPOINTS; the folder of pretrained ``*.safetensors``), ``--data-root``,
@@ -21,6 +21,7 @@ import gradio as gr
 
 from demo.common import refresh_picker
 from demo.data import DataSets
+from demo.draw_tab import build_draw_tab
 from demo.explore_tab import build_explore_tab
 from demo.generate_tab import build_generate_tab
 from demo.models import Shelf, close_workspace
@@ -46,7 +47,7 @@ CSS = """
 /* phones: every tab's name on screen (no "..." menu) */
 @media (max-width: 720px) {
   .tab-wrapper .tab-container, .tab-container { flex-wrap: wrap !important; height: auto !important; overflow: visible !important; }
-  .tab-container button { padding: 4px 8px !important; }
+  .tab-container button { padding: 4px 6px !important; font-size: 15px !important; }  /* five tabs fit in 390 px */
   #shelf-notice p { white-space: normal; }
 }
 """
@@ -66,6 +67,7 @@ def build_app(checkpoints: str | Path, data_root: str | Path = "data",
                 build_generate_tab(shelf, session),
                 build_step_tab(shelf, session),
                 build_explore_tab(shelf, data_sets, session),
+                build_draw_tab(shelf, data_sets, session),
                 build_train_tab(data_sets, session, TrainingSlot(max_train_minutes)),
             ]
         pickers = [picker for tab in tabs for picker in tab.pickers]

@@ -75,15 +75,16 @@ def completion_sheet(real: np.ndarray, completions: pixelar.Trace, keep_rows: in
     return render.tile([_with_cut(p, keep_rows, scale) for p in shown], columns=len(shown), captions=captions)
 
 
-def surprise_sheet(real: np.ndarray, surprises: dict[str, Surprise], scale: int = 8) -> Image.Image:
+def surprise_sheet(real: np.ndarray, surprises: dict[str, Surprise], scale: int = 8,
+                   first_caption: str = "the real image") -> Image.Image:
     """The real image, then each model's per-pixel surprise (bits) on one shared scale 0..SURPRISE_MAX_BITS,
     captioned with its total, and one colour bar for all."""
-    shown, captions = [render.grey_image(real, scale)], ["the real image"]
+    shown, captions = [render.grey_image(real, scale)], [first_caption]
     for name, s in surprises.items():
         shown.append(render.heatmap(s.nll_map, 0.0, SURPRISE_MAX_BITS, "inferno", scale))
         captions.append(f"{name}: {s.bits_per_pixel:.2f} bits/px")
     sheet = render.tile(shown, columns=len(shown), captions=captions)
-    label = f"surprise of each real pixel, bits ({SURPRISE_MAX_BITS:g} or more: brightest)"
+    label = f"surprise of each pixel, bits ({SURPRISE_MAX_BITS:g} or more: brightest)"
     return with_color_bar(sheet, 0.0, SURPRISE_MAX_BITS, "inferno", label)
 
 

@@ -616,7 +616,7 @@ def test_users_train_one_at_a_time_and_keep_their_models_to_themselves(browser, 
 
 def test_a_phone_reaches_every_tab_and_sees_slider_and_canvas_together(browser, app_server):
     phone = open_app(browser, app_server.url, PHONE)
-    for name in ("Generate", "Step through", "Explore", "Train"):
+    for name in ("Generate", "Step through", "Explore", "Draw", "Train"):
         assert inside_viewport(phone, phone.get_by_role("tab", name=name)), name  # not behind a "..." menu
     shot(phone, "phone-generate")
     sample_into_player(phone)

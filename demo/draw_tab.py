@@ -1,0 +1,210 @@
+"""The Draw tab: a student draws (or uploads) a digit; every digit model scores it pixel by pixel, the
+class-conditional ones read it by Bayes' rule, and one finishes it from its top rows, as any class."""
+from __future__ import annotations
+
+import base64
+import weakref
+
+import gradio as gr
+import numpy as np
+
+import pixelar
+from pixelar import experiments, reading, render
+from pixelar.models import IMAGE_SIZE, PixelMLP
+
+from . import pictures, serving
+from .common import SAMPLING, BuiltTab, check_whole, fresh_seed, friendly, model_picker
+from .data import DataSets
+from .explore_tab import models_of_the_same_kind
+from .models import Shelf
+
+REAL_DIGITS = "mnist-5k"  # the held-out digits a drawing is compared with
+INTRO = ("Draw a digit with the mouse, a pen or a finger (or upload a photo). The models see it the way MNIST digits "
+         "are made: fitted into 20×20, centred, 16 grey levels. A model that **draws** digits can also **read** them: "
+         "p(class | image) ∝ p(image | class), each class's probability of every pixel multiplied together.")
+DRAWING_SIZE = 280  # the canvas's own pixels: ten per model pixel
+PNG_DATA_URL = "data:image/png;base64,"
+MAX_DATA_URL = 2_000_000  # a 280x280 PNG is ~10-40 kB; anything far larger did not come from the canvas
+CANVAS = f"""<div class="draw-box"><canvas width="{DRAWING_SIZE}" height="{DRAWING_SIZE}" aria-label="drawing canvas"></canvas>
+<button class="draw-clear" type="button">Clear</button></div>"""
+CANVAS_CSS = """.draw-box { position: relative; width: 100%; max-width: 320px; margin: 0 auto; }
+.draw-box canvas { width: 100%; aspect-ratio: 1; touch-action: none; cursor: crosshair; border-radius: 6px;
+  background: #000; display: block; }
+.draw-clear { position: absolute; top: 6px; right: 6px; font-size: 15px; padding: 2px 10px; border-radius: 4px;
+  background: #333; color: #eee; border: 1px solid #777; cursor: pointer; }"""
+CANVAS_JS = """
+const canvas = element.querySelector('canvas'), ctx = canvas.getContext('2d');
+const clear = () => { ctx.fillStyle = '#000'; ctx.fillRect(0, 0, canvas.width, canvas.height); };
+clear();
+let last = null;
+const at = e => { const r = canvas.getBoundingClientRect();
+  return [(e.clientX - r.left) * canvas.width / r.width, (e.clientY - r.top) * canvas.height / r.height]; };
+const stroke = (a, b) => { ctx.strokeStyle = '#fff'; ctx.lineWidth = 22; ctx.lineCap = 'round'; ctx.lineJoin = 'round';
+  ctx.beginPath(); ctx.moveTo(a[0], a[1]); ctx.lineTo(b[0], b[1]); ctx.stroke(); };
+canvas.addEventListener('pointerdown', e => { e.preventDefault(); canvas.setPointerCapture(e.pointerId);
+  last = at(e); stroke(last, last); });
+canvas.addEventListener('pointermove', e => { if (!last) return; const p = at(e); stroke(last, p); last = p; });
+const end = () => { if (!last) return; last = null; trigger('submit', {picture: canvas.toDataURL('image/png')}); };
+canvas.addEventListener('pointerup', end);
+canvas.addEventListener('pointercancel', end);
+element.querySelector('.draw-clear').addEventListener('click', () => { clear(); trigger('click'); });
+"""
+
+
+# ---- pure functions ----
+
+
+def drawn_digit(event_data: dict | None) -> np.ndarray:
+    """The canvas's picture (a PNG data URL sent by the page) as an MNIST digit: 784 uint8 grey levels."""
+    picture = event_data.get("picture") if isinstance(event_data, dict) else None
+    if not isinstance(picture, str) or not picture.startswith(PNG_DATA_URL) or len(picture) > MAX_DATA_URL:
+        raise ValueError("the drawing did not arrive as a picture: clear the canvas and draw again")
+    try:
+        png = base64.b64decode(picture[len(PNG_DATA_URL):], validate=True)
+    except ValueError:
+        raise ValueError("the drawing did not arrive as a picture: clear the canvas and draw again") from None
+    return reading.prepare_drawing(reading.read_picture(png))
+
+
+def uploaded_digit(path) -> np.ndarray:
+    """An uploaded photo or scan of one digit as an MNIST digit: 784 uint8 grey levels."""
+    if not isinstance(path, str) or not path:
+        raise ValueError("choose a picture file to upload")
+    return reading.prepare_drawing(reading.read_picture(path))
+
+
+def checked_digit(grey) -> np.ndarray:
+    """The digit kept in the session (784 grey levels), or a message to draw one first."""
+    if grey is None:
+        raise ValueError("draw a digit first (or upload a picture of one)")
+    return np.asarray(grey, dtype=np.uint8)
+
+
+def preview(grey: np.ndarray):
+    return render.grey_image(grey.reshape(IMAGE_SIZE, IMAGE_SIZE) / 255, 8)
+
+
+class RealDigits:
+    """Each model's bits per pixel on the held-out digits of each class, computed once per model and class."""
+
+    def __init__(self, data_sets: DataSets):
+        self.data_sets = data_sets
+        self._bits: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {class: (n,) bits/px}
+
+    def bits(self, model: PixelMLP, label: int) -> np.ndarray:
+        per_class = self._bits.setdefault(model, {})
+        if label not in per_class:
+            split = self.data_sets.load(REAL_DIGITS)[0].held_out
+            images = split.images[split.labels == label]
+            per_class[label] = np.array([pixelar.score(model, grey, label).bits_per_pixel for grey in images.numpy()])
+        return per_class[label]
+
+    def share_less_surprising(self, model: PixelMLP, label: int, bits_per_pixel: float) -> float:
+        """The share of real digits of class ``label`` that ``model`` finds less surprising than ``bits_per_pixel``."""
+        return float(np.mean(self.bits(model, label) < bits_per_pixel))
+
+
+def read_all(models: dict[str, PixelMLP], grey: np.ndarray, label: int, real: RealDigits) -> tuple:
+    """Every model's verdict on one drawn digit, as (surprise sheet, table, {model: posterior by class name})."""
+    scores, rows, posteriors = {}, [], {}
+    for name, model in models.items():
+        scores[name] = pixelar.score(model, grey, label)
+        bits = scores[name].bits_per_pixel
+        share = real.share_less_surprising(model, label, bits)
+        reads = "—"
+        if model.conditional:
+            names = Shelf.class_names(model)
+            posterior = pixelar.classify(model, grey[None])[0].exp().tolist()
+            posteriors[name] = {names[c]: p for c, p in enumerate(posterior)}
+            best = int(np.argmax(posterior))
+            reads = f"**{names[best]}** ({posterior[best]:.0%})"
+        rows.append(f"| {name} | {bits:.2f} (K {model.k}) | more surprising than {share:.0%} of real {label}s | {reads} |")
+    table = ("| model | bits per pixel | against the 50 held-out real ones | reads it as |\n|---|---|---|---|\n"
+             + "\n".join(rows))
+    sheet = pictures.surprise_sheet(grey.reshape(IMAGE_SIZE, IMAGE_SIZE) / 255, scores, first_caption="your digit")
+    return sheet, table, posteriors
+
+
+def finish(model: PixelMLP, name: str, grey: np.ndarray, keep_rows: int, label: int) -> tuple:
+    """Four completions of the drawing from its first ``keep_rows`` rows, as class ``label``: (sheet, caption)."""
+    trace = serving.sample(model, n=4, labels=label, temperature=1.0, seed=fresh_seed(),
+                           prefix=experiments.completion_prefix(grey, model.k, keep_rows))
+    as_what = f" as a {label}" if model.conditional else ""
+    sheet = pictures.completion_sheet(grey.reshape(IMAGE_SIZE, IMAGE_SIZE) / 255, trace, keep_rows,
+                                      ["your digit"] + [f"#{i + 1}{as_what}" for i in range(4)])
+    return sheet, f"Your first **{keep_rows} rows** (above the red line), finished by **{name}**{as_what}, 4 times (seed {trace.seed})."
+
+
+# ---- layout and wiring ----
+
+
+def build_draw_tab(shelf: Shelf, data_sets: DataSets, session: gr.State) -> BuiltTab:
+    """The Draw tab and its events: each finished stroke (or an upload) is read at once."""
+    real = RealDigits(data_sets)
+    digits = [(str(d), d) for d in range(10)]
+    with gr.Tab("Draw", elem_id="tab-draw") as tab:
+        digit = gr.State(None)  # the drawing as the models see it: 784 grey levels
+        with gr.Row(elem_classes="tab-body"):
+            with gr.Column(scale=1, min_width=280, elem_classes="controls"):
+                canvas = gr.HTML(value=None, html_template=CANVAS, css_template=CANVAS_CSS, js_on_load=CANVAS_JS,
+                                 elem_id="draw-canvas", apply_default_css=False, padding=False)
+                with gr.Row(equal_height=True):
+                    drew = gr.Dropdown(digits, value=7, label="You drew a", min_width=100, elem_id="draw-class")
+                    upload = gr.UploadButton("Upload a photo", file_types=["image"], size="sm", elem_id="draw-upload",
+                                             min_width=120)
+                gr.Markdown(INTRO, elem_classes="small-note")
+            with gr.Column(scale=1, min_width=260):
+                seen = gr.Image(label="What the models see (28×28)", type="pil", format="png", interactive=False,
+                                elem_classes="pixelated", height=200, elem_id="draw-preview", buttons=[])
+                model = model_picker(shelf, "draw-model")
+                posterior = gr.Label(num_top_classes=4, label="p(class | your digit)", elem_id="draw-posterior")
+            with gr.Column(scale=2, min_width=320):
+                table = gr.Markdown(elem_id="draw-table")
+                surprise = gr.Image(label="Surprise of each pixel", type="pil", format="png", interactive=False,
+                                    show_label=False, elem_classes="pixelated result", elem_id="draw-surprise")
+                with gr.Row(equal_height=True):
+                    keep_rows = gr.Number(14, label="Rows to keep", info=f"0 to {IMAGE_SIZE}", min_width=100,
+                                          elem_id="draw-keep-rows")
+                    finish_as = gr.Dropdown(digits, value=7, label="Finish it as a", min_width=100, elem_id="draw-finish-as")
+                    finish_button = gr.Button("Finish it", size="lg", elem_id="draw-finish")
+                completion_caption = gr.Markdown(elem_id="draw-completion-caption")
+                completion = gr.Image(label="Completions", type="pil", format="png", interactive=False, show_label=False,
+                                      elem_classes="pixelated result", elem_id="draw-completion")
+
+        def read(grey: np.ndarray, name, label, workspace) -> tuple:
+            label = check_whole(label, "You drew a", 0, 9)
+            chosen = shelf.get(name, workspace)
+            sheet, text, posteriors = read_all(models_of_the_same_kind(shelf, workspace, chosen), grey, label, real)
+            shown = posteriors.get(name.upper() if name == chosen.name else name)
+            bars = shown if shown is not None else gr.Label(value=None, label=f"{name} does not read: it ignores the class")
+            return grey.tolist(), preview(grey), sheet, text, bars
+
+        @friendly
+        def on_stroke(name, label, workspace, event: gr.EventData):
+            return read(drawn_digit(getattr(event, "_data", None)), name, label, workspace)
+
+        @friendly
+        def on_upload(path, name, label, workspace):
+            return read(uploaded_digit(path), name, label, workspace)
+
+        @friendly
+        def on_again(grey, name, label, workspace):
+            return read(checked_digit(grey), name, label, workspace) if grey is not None else [gr.skip()] * 5
+
+        @friendly
+        def on_finish(grey, name, keep, label, workspace):
+            return finish(shelf.get(name, workspace), name, checked_digit(grey),
+                          check_whole(keep, "Rows to keep", 0, IMAGE_SIZE), check_whole(label, "Finish it as a", 0, 9))
+
+        private = {"api_visibility": "private"}
+        shown = [digit, seen, surprise, table, posterior]
+        canvas.submit(on_stroke, [model, drew, session], shown, trigger_mode="always_last", **SAMPLING,
+                      show_progress_on=[seen], **private)
+        upload.upload(on_upload, [upload, model, drew, session], shown, **SAMPLING, show_progress_on=[seen], **private)
+        gr.on([model.change, drew.change], on_again, [digit, model, drew, session], shown, trigger_mode="always_last",
+              **SAMPLING, show_progress_on=[seen], **private)
+        canvas.click(lambda: (None, None, None, "", None, None, ""), outputs=[*shown, completion, completion_caption],
+                     queue=False, **private)
+        finish_button.click(on_finish, [digit, model, keep_rows, finish_as, session], [completion, completion_caption],
+                            **SAMPLING, show_progress_on=[completion], **private)
+    return BuiltTab(tab, [model])
