@@ -1,0 +1,45 @@
+"""One drawn digit read by every shipped digit model, as the Draw tab reads it: each model's per-pixel score, and
+for the class-conditional ones log p(x | c) for all ten classes in one batched call.
+
+Run: python -m benchmarks.bench_reading   (target: at most 1 s for all of them, one thread, on a 2-core CPU)
+"""
+import argparse
+from pathlib import Path
+
+import torch
+
+import pixelar
+from benchmarks.common import best_of, machine
+
+CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
+DIGIT_MODELS = ("v1", "v2", "v3", "v4", "v3-context56")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5, help="runs per model; the fastest counts (default 5)")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    held_out = pixelar.load_dataset("mnist-5k").held_out
+    grey, label = held_out.images[7].numpy(), int(held_out.labels[7])
+    print(machine())
+    total = 0.0
+    for name in DIGIT_MODELS:
+        path = CHECKPOINTS / f"{name}.safetensors"
+        if not path.exists():
+            continue
+        model = pixelar.load_checkpoint(path)
+
+        def read(model=model):
+            pixelar.score(model, grey, label)
+            if model.conditional:
+                pixelar.classify(model, grey[None])
+
+        seconds = best_of(args.repeats, read)
+        total += seconds
+        print(f"{name:14} {seconds * 1000:7.0f} ms" + ("  (score + 10-class posterior)" if model.conditional else "  (score)"))
+    print(f"{'all':14} {total * 1000:7.0f} ms   target ≤ 1000 ms")
+
+
+if __name__ == "__main__":
+    main()
