@@ -398,6 +398,9 @@ ui.stepBox.addEventListener('change', () => {
     ui.stepBox.value = st.step;
   } else { ui.status.textContent = ''; st.playing = false; go(v); }
 });
+ui.stepBox.addEventListener('keydown', (e) => {  // Enter takes the step, then the keys go back to the player
+  if (e.key === 'Enter') { e.preventDefault(); ui.stepBox.blur(); }
+});
 ui.play.addEventListener('click', togglePlay);
 ui.speed.addEventListener('change', () => ui.speed.blur());  // the keys go back to the player
 ui.look.addEventListener('change', () => {

@@ -250,6 +250,12 @@ def test_the_keyboard_steps_rows_plays_and_jumps(page):
     page.locator("#step-player .px-step").fill("300")
     page.locator("#step-player .px-step").press("Enter")
     assert step_of(page) == 300
+    page.keyboard.press("ArrowRight")  # Enter hands the keys back to the player, as its guide says
+    page.keyboard.press("PageDown")
+    assert step_of(page) == 302
+    page.keyboard.press("Shift+ArrowLeft")
+    assert step_of(page) == 274
+    go_to_step(page, 300)
     page.wait_for_function("() => document.querySelector('#step-player .px-readout').innerText.startsWith('Row 10, column 20.')")
     shot(page, "step-300")
 
