@@ -1,0 +1,127 @@
+"""Hostile names in real Chromium: the app serves a checkpoints folder holding a model whose file name is an HTML
+tag and whose data set and class names carry HTML, markdown links, a javascript: URL, a right-to-left override and a
+lone surrogate, beside skipped files with such names (one not UTF-8) and broken links. Generate, the temperature
+strip, Step through and Explore use it; no dialog may open, no element may be made from a name, and the page keeps
+working."""
+import re
+import shutil
+
+import pytest
+
+from app_fixtures import AppServer
+from test_browser import CHROMIUM, PROJECTOR, TIMEOUT_MS, browser, wait_for_new_image  # noqa: F401
+from test_outside_text import CRAFTED, CRAFTED_CLASSES, CRAFTED_DATASET, SKIPPED, fill_crafted_folder
+
+from pixelar.inputs import clean_text
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium"),
+]
+
+# Records every element added to the page that a name could have made: an event-handler attribute, an image from
+# "x" or example.com, a link to example.com or a javascript: URL.
+WATCH = """
+window.madeFromNames = [];
+new MutationObserver((records) => {
+  for (const record of records) for (const node of record.addedNodes) {
+    if (node.nodeType !== 1) continue;
+    for (const el of [node, ...node.querySelectorAll('*')]) {
+      const src = el.getAttribute('src') || '', href = el.getAttribute('href') || '';
+      if ([...el.attributes].some((a) => a.name.startsWith('on')) || src === 'x' || src.endsWith('/x')
+          || /example\\.com|javascript:/i.test(src + ' ' + href)) window.madeFromNames.push(el.outerHTML.slice(0, 200));
+    }
+  }
+}).observe(document, {childList: true, subtree: true});
+"""
+LABEL = re.compile(r"^<img src=x onerror=alert\(1\)> \(V3\) · pretrained")
+
+
+@pytest.fixture(scope="module")
+def crafted_server(tiny_checkpoints, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("crafted-checkpoints")
+    for kind in ("v1", "v3"):
+        shutil.copy(tiny_checkpoints / f"{kind}.safetensors", folder)
+    fill_crafted_folder(folder)
+    run = tmp_path_factory.mktemp("crafted-app")
+    server = AppServer(folder, run / "data", run / "app.log")
+    try:
+        server.wait_until_up()
+        yield server
+    finally:
+        server.stop()
+
+
+def choose(page, tab: str, label: re.Pattern) -> None:
+    page.locator(f"#{tab}").get_by_label("Model").first.click()
+    page.get_by_role("option", name=label).click()
+
+
+def test_crafted_names_are_shown_as_text_in_every_view(browser, crafted_server):  # noqa: F811
+    page = browser.new_context(viewport=PROJECTOR).new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    dialogs, errors = [], []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.add_init_script(WATCH)
+    page.goto(crafted_server.url)
+    page.get_by_role("tab", name="Generate").wait_for()
+
+    notice = page.locator("#shelf-notice")
+    notice.get_by_text("Skipped 4 file(s)").wait_for()
+    for name in SKIPPED:
+        assert f"{name}.safetensors" in notice.inner_text()
+
+    # Generate: the crafted model, its classes in the picker, one of each and each hostile class alone
+    generate = page.locator("#tab-generate")
+    choose(page, "tab-generate", LABEL)
+    classes = generate.locator(".class-picker")
+    classes.get_by_text(CRAFTED_CLASSES[1], exact=True).wait_for()
+    page.locator("#generate-button").click()
+    grid = wait_for_new_image(page, "generate-grid", None)
+    text = page.locator("#generate-caption").inner_text()
+    assert CRAFTED in text and CRAFTED_DATASET in text and "one of each in turn" in text
+    for label in (0, 1, 2, 3, 4, 5):
+        name = clean_text(CRAFTED_CLASSES[label])
+        classes.get_by_text(name, exact=True).click()
+        page.locator("#generate-button").click()
+        grid = wait_for_new_image(page, "generate-grid", grid)
+        assert f"“{name}”" in page.locator("#generate-caption").inner_text()
+    page.locator("#strip-button").click()
+    grid = wait_for_new_image(page, "generate-grid", grid)
+    assert f"{CRAFTED}, class “{clean_text(CRAFTED_CLASSES[5])}”" in page.locator("#generate-caption").inner_text()
+
+    # Step through: the player's caption and readout, every redraw
+    page.get_by_role("tab", name="Step through").click()
+    choose(page, "tab-step", LABEL)
+    page.locator("#tab-step .class-picker").get_by_text(CRAFTED, exact=True).click()
+    page.locator("#step-sample").click()
+    caption = page.locator("#step-player .px-caption")
+    page.wait_for_function("() => (window.pixelarPlayers || []).some(p => p.loaded)")
+    assert caption.inner_text().startswith(f"{CRAFTED} · class “{CRAFTED}”")
+    page.locator("#step-player .px-step").fill("300")
+    page.locator("#step-player .px-step").press("Enter")
+    assert f"the class “{CRAFTED}”" in page.locator("#step-player .px-readout").inner_text()
+    page.locator("#step-player .px-play").click()
+    page.wait_for_timeout(1000)  # redraws
+    page.locator("#step-player .px-play").click()
+
+    # Explore: the model's data set cannot be had; the message names it as text
+    page.get_by_role("tab", name="Explore").click()
+    choose(page, "tab-explore", LABEL)
+    page.get_by_text(f"unknown data set '{CRAFTED_DATASET}'").first.wait_for()
+
+    # the page still works
+    page.get_by_role("tab", name="Generate").click()
+    choose(page, "tab-generate", re.compile("^V1 · pretrained"))
+    page.locator("#generate-button").click()
+    wait_for_new_image(page, "generate-grid", None)
+    assert "samples** from" not in page.locator("#generate-caption").inner_text()  # Markdown rendered, not shown raw
+
+    made = page.evaluate("() => window.madeFromNames.concat([...document.querySelectorAll("
+                         "'[onerror], [onmouseover], img[src=\"x\"], a[href*=\"example.com\"], a[href^=\"javascript\"]')]"
+                         ".map((el) => el.outerHTML.slice(0, 200)))")
+    assert dialogs == [] and made == [] and errors == []
+    log = crafted_server.output()
+    assert "Traceback" not in log and "not valid UTF-8" in log and "loop.safetensors cannot be read" in log
