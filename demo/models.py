@@ -125,7 +125,7 @@ class Shelf:
                     except pixelar.CheckpointError as error:
                         why = str(error)
                 if why:
-                    log.warning("skipping %s", clean_text(why))
+                    log.warning("skipping %s: %s", clean_text(str(path)), clean_text(why))
                 self._entries[path] = (mtime, model, why)
             return {path: model for path, (_, model, _) in self._entries.items() if model is not None}
 
