@@ -63,9 +63,11 @@ def complete(settings: Settings, grey: np.ndarray, label: int, keep_rows: int, n
     as_what = f" as {names[target]}" if model.conditional else ""
     captions = [f"real {names[label]}"] + [f"#{i + 1}{as_what}" for i in range(len(trace))]
     sheet = pictures.completion_sheet(grey.reshape(IMAGE_SIZE, IMAGE_SIZE) / 255, trace, keep_rows, captions)
-    how = f"asked to finish it as {as_markdown(article(names[target]))}" if model.conditional else "which does not know the class"
+    how = (f"asked to finish it as {as_markdown(article(names[target]))}" if model.conditional
+           else "which does not know the class")
     text = (
-        f"The first **{keep_rows} rows** (above the red line) are the real {as_markdown(names[label])}; **{as_markdown(settings.name)}** "
+        f"The first **{keep_rows} rows** (above the red line) are the real {as_markdown(names[label])}; "
+        f"**{as_markdown(settings.name)}** "
         f"({model_title(model.name)}), {how}, drew the rest {len(trace)} times ({settings.describe()})."
     )
     return sheet, text
@@ -77,7 +79,8 @@ def surprise(models: dict[str, PixelMLP], dataset: str, grey: np.ndarray, label:
     sheet = pictures.surprise_sheet(grey.reshape(IMAGE_SIZE, IMAGE_SIZE) / 255, maps)
     best = min(maps, key=lambda m: maps[m].total_bits)
     text = (
-        f"How surprised each model trained on {as_markdown(dataset)} is by each pixel of this real **{as_markdown(names[label])}** "
+        f"How surprised each model trained on {as_markdown(dataset)} is by each pixel of this real "
+        f"**{as_markdown(names[label])}** "
         f"(−log₂ of the probability it gave the true grey level; bright: unexpected). Fewest bits in total: "
         f"**{as_markdown(best)}** ({maps[best].bits_per_pixel:.2f} bits per pixel; 4.00 is a blind guess)."
     )
@@ -162,7 +165,8 @@ def build_explore_tab(shelf: Shelf, data_sets: DataSets, session: gr.State) -> B
                 return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
             model = shelf.get(name, workspace)
             grey, label, index = real_image(data_sets, model, index)
-            text = f"Held-out image **#{index}** of {as_markdown(dataset_of(model))}: {as_markdown(article(Shelf.class_names(model)[label]))}."
+            shown = as_markdown(article(Shelf.class_names(model)[label]))
+            text = f"Held-out image **#{index}** of {as_markdown(dataset_of(model))}: {shown}."
             return real_picture(grey), text, label if model.conditional else gr.skip(), None, ""
 
         @friendly

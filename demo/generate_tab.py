@@ -54,7 +54,8 @@ def summary(settings: Settings, trace: pixelar.Trace, digit) -> str:
     else:
         what = f"“{as_markdown(settings.class_names[trace.labels[0]])}”"
     return (
-        f"**{len(trace)} samples** from **{as_markdown(settings.name)}**, {model_title(model.name)}{_trained_on(model)}; "
+        f"**{len(trace)} samples** from **{as_markdown(settings.name)}**, "
+        f"{model_title(model.name)}{_trained_on(model)}; "
         f"class: {what}; {settings.describe()}."
     )
 
@@ -169,8 +170,8 @@ def build_generate_tab(shelf: Shelf, session: gr.State) -> BuiltTab:
             traces = serving.sample_each(settings.model, [{**kwargs, "n": 1, "temperature": t} for t in STRIP_TEMPERATURES])
             class_name = settings.class_name(label)
             what = f"class “{as_markdown(class_name)}”" if class_name else "no class (this model ignores it)"
-            text = (f"**{as_markdown(settings.name)}**, {what}, seed **{settings.seed}** at four temperatures: every pixel rolls "
-                    f"the same dice, only the temperature differs.\n\n{COLD_LESSON}")
+            text = (f"**{as_markdown(settings.name)}**, {what}, seed **{settings.seed}** at four temperatures: "
+                    f"every pixel rolls the same dice, only the temperature differs.\n\n{COLD_LESSON}")
             return pictures.temperature_row(traces), gr.Image(None, visible=False), text, settings.seed
 
         strip.click(
