@@ -101,7 +101,7 @@ def test_a_name_that_is_not_valid_unicode_is_replaced_not_fatal(tmp_path):
 CRAFTED = "<img src=x onerror=alert(1)>"
 CRAFTED_DATASET = "[Click](https://example.com/phish) <img src=x onerror=alert(2)>"
 CRAFTED_CLASSES = [CRAFTED, "[Click](https://example.com/phish)", "javascript:alert(3)", "\u202eevil", "\udc00",
-                   "![pic](https://example.com/x.png)", *"6789"]
+                   "![pic](https://example.com/x.png)", "$$x^2 \\href{javascript:alert(5)}{y}$$", *"789"]
 SKIPPED = ["<b onmouseover=alert(4)>broken", "bad\ufffd", "dangling", "loop"]  # as the notice shows them
 
 
