@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import html
 import inspect
 import logging
 import math
@@ -18,6 +17,7 @@ import pixelar
 from pixelar.inputs import whole_number
 
 from .models import Shelf, Workspace
+from .text import as_html
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +41,11 @@ class BuiltTab:
 
 
 def user_message(error: Exception) -> gr.Error:
-    """A short, HTML-safe message for the browser; unexpected errors are logged here and named only."""
+    """A short message for the browser, shown as text (``as_html``); unexpected errors are logged here and named only."""
     if isinstance(error, gr.Error):
         return error
     if isinstance(error, USER_ERRORS):
-        return gr.Error(html.escape(str(error), quote=False), duration=ERROR_SECONDS, print_exception=False)
+        return gr.Error(as_html(error), duration=ERROR_SECONDS, print_exception=False)
     log.exception("unexpected error in an event handler")
     text = f"Something went wrong ({type(error).__name__}). The app is still running; please try again."
     return gr.Error(text, duration=ERROR_SECONDS, print_exception=False)
@@ -211,7 +211,7 @@ def class_picker_props(shelf: Shelf, name: str | None, workspace: Workspace | No
             model = shelf.get(name, workspace)
             names = shelf.class_names(model)
         except USER_ERRORS as error:
-            return {"label": "Digit", "interactive": False, "info": html.escape(str(error), quote=False)}
+            return {"label": "Digit", "interactive": False, "info": as_html(error)}
     choices = ([("all, in turn", ALL_CLASSES)] if with_all else []) + [(n, i) for i, n in enumerate(names)]
     value = current if current in [v for _, v in choices] else choices[0][1]
     props = {"choices": choices, "value": value, "label": "Digit" if tuple(names) == pixelar.data.DIGITS else "Class"}

@@ -13,6 +13,7 @@ from . import pictures, serving
 from .common import SAMPLING, BuiltTab, Settings, check_whole, friendly, model_picker, sampler_controls
 from .data import DataSets
 from .models import Shelf, model_title
+from .text import as_html, as_markdown
 from .tour import guided_tour
 
 DEFAULT_DATASET = "mnist-5k"  # for models whose checkpoint does not say what they were trained on
@@ -62,9 +63,11 @@ def complete(settings: Settings, grey: np.ndarray, label: int, keep_rows: int, n
     as_what = f" as {names[target]}" if model.conditional else ""
     captions = [f"real {names[label]}"] + [f"#{i + 1}{as_what}" for i in range(len(trace))]
     sheet = pictures.completion_sheet(grey.reshape(IMAGE_SIZE, IMAGE_SIZE) / 255, trace, keep_rows, captions)
-    how = f"asked to finish it as {article(names[target])}" if model.conditional else "which does not know the class"
+    how = (f"asked to finish it as {as_markdown(article(names[target]))}" if model.conditional
+           else "which does not know the class")
     text = (
-        f"The first **{keep_rows} rows** (above the red line) are the real {names[label]}; **{settings.name}** "
+        f"The first **{keep_rows} rows** (above the red line) are the real {as_markdown(names[label])}; "
+        f"**{as_markdown(settings.name)}** "
         f"({model_title(model.name)}), {how}, drew the rest {len(trace)} times ({settings.describe()})."
     )
     return sheet, text
@@ -76,9 +79,10 @@ def surprise(models: dict[str, PixelMLP], dataset: str, grey: np.ndarray, label:
     sheet = pictures.surprise_sheet(grey.reshape(IMAGE_SIZE, IMAGE_SIZE) / 255, maps)
     best = min(maps, key=lambda m: maps[m].total_bits)
     text = (
-        f"How surprised each model trained on {dataset} is by each pixel of this real **{names[label]}** "
+        f"How surprised each model trained on {as_markdown(dataset)} is by each pixel of this real "
+        f"**{as_markdown(names[label])}** "
         f"(−log₂ of the probability it gave the true grey level; bright: unexpected). Fewest bits in total: "
-        f"**{best}** ({maps[best].bits_per_pixel:.2f} bits per pixel; 4.00 is a blind guess)."
+        f"**{as_markdown(best)}** ({maps[best].bits_per_pixel:.2f} bits per pixel; 4.00 is a blind guess)."
     )
     return sheet, text
 
@@ -146,7 +150,7 @@ def build_explore_tab(shelf: Shelf, data_sets: DataSets, session: gr.State) -> B
             split = held_out(data_sets, model)
             names = Shelf.class_names(model)
             return (gr.Dropdown(choices=[(n, i) for i, n in enumerate(names)], value=0),
-                    gr.Number(info=f"0 to {len(split) - 1}, from {dataset_of(model)}'s held-out images"))
+                    gr.Number(info=f"0 to {len(split) - 1}, from {as_html(dataset_of(model))}'s held-out images"))
 
         @friendly
         def on_random(name, wanted, workspace):
@@ -161,7 +165,8 @@ def build_explore_tab(shelf: Shelf, data_sets: DataSets, session: gr.State) -> B
                 return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
             model = shelf.get(name, workspace)
             grey, label, index = real_image(data_sets, model, index)
-            text = f"Held-out image **#{index}** of {dataset_of(model)}: {article(Shelf.class_names(model)[label])}."
+            shown = as_markdown(article(Shelf.class_names(model)[label]))
+            text = f"Held-out image **#{index}** of {as_markdown(dataset_of(model))}: {shown}."
             return real_picture(grey), text, label if model.conditional else gr.skip(), None, ""
 
         @friendly

@@ -15,6 +15,7 @@ from pixelar.models import PixelMLP
 from . import pictures, serving
 from .common import ALL_CLASSES, MAX_SAMPLES, SAMPLING, BuiltTab, Settings, check_count, friendly, sampler_controls
 from .models import Shelf, Workspace, model_title
+from .text import as_markdown
 from .tour import guided_tour
 
 STRIP_TEMPERATURES = (0.7, 0.85, 1.0, 1.3)
@@ -51,9 +52,10 @@ def summary(settings: Settings, trace: pixelar.Trace, digit) -> str:
     elif digit == ALL_CLASSES:
         what = "one of each in turn"
     else:
-        what = f"“{settings.class_names[trace.labels[0]]}”"
+        what = f"“{as_markdown(settings.class_names[trace.labels[0]])}”"
     return (
-        f"**{len(trace)} samples** from **{settings.name}**, {model_title(model.name)}{_trained_on(model)}; "
+        f"**{len(trace)} samples** from **{as_markdown(settings.name)}**, "
+        f"{model_title(model.name)}{_trained_on(model)}; "
         f"class: {what}; {settings.describe()}."
     )
 
@@ -62,7 +64,7 @@ def _trained_on(model: PixelMLP) -> str:
     meta = model.metadata
     if "steps" not in meta:
         return ""
-    return f", trained on {meta.get('dataset', '?')} for {meta['steps']:,} steps"
+    return f", trained on {as_markdown(meta.get('dataset', '?'))} for {meta['steps']:,} steps"
 
 
 def generate_endpoint(shelf: Shelf, controls):
@@ -167,9 +169,9 @@ def build_generate_tab(shelf: Shelf, session: gr.State) -> BuiltTab:
             kwargs = {**settings.sample_kwargs(), "labels": label}
             traces = serving.sample_each(settings.model, [{**kwargs, "n": 1, "temperature": t} for t in STRIP_TEMPERATURES])
             class_name = settings.class_name(label)
-            what = f"class “{class_name}”" if class_name else "no class (this model ignores it)"
-            text = (f"**{settings.name}**, {what}, seed **{settings.seed}** at four temperatures: every pixel rolls "
-                    f"the same dice, only the temperature differs.\n\n{COLD_LESSON}")
+            what = f"class “{as_markdown(class_name)}”" if class_name else "no class (this model ignores it)"
+            text = (f"**{as_markdown(settings.name)}**, {what}, seed **{settings.seed}** at four temperatures: "
+                    f"every pixel rolls the same dice, only the temperature differs.\n\n{COLD_LESSON}")
             return pictures.temperature_row(traces), gr.Image(None, visible=False), text, settings.seed
 
         strip.click(

@@ -10,7 +10,10 @@ from pathlib import Path
 import pixelar
 from pixelar.data import DIGITS
 from pixelar.fidelity import is_classifier_file
+from pixelar.inputs import clean_text
 from pixelar.models import CONFIGS, PixelMLP
+
+from .text import as_markdown
 
 log = logging.getLogger(__name__)
 
@@ -95,12 +98,13 @@ class Shelf:
         refused = self.refused()
         if not refused:
             return ""
-        names = ", ".join(refused)
-        return f"Skipped {len(refused)} file(s) in {self.folder.name}/ that are not usable pixelar checkpoints: {names}. See the server log for why."
+        names = ", ".join(as_markdown(name) for name in refused)
+        return (f"Skipped {len(refused)} file(s) in {as_markdown(self.folder.name)}/ that are not usable pixelar checkpoints: "
+                f"{names}. See the server log for why.")
 
     def _scan(self) -> dict[Path, PixelMLP]:
-        """Load every ``*.safetensors`` in the folder that changed since the last look; a bad file is logged once
-        and skipped, never fatal."""
+        """Load every ``*.safetensors`` in the folder that changed since the last look; a bad file (a dangling link
+        or a link loop, a name that is not UTF-8 too) is logged once and skipped, never fatal."""
         with self._lock:
             paths = [p for p in sorted(self.folder.glob("*.safetensors")) if not is_classifier_file(p)]
             for gone in set(self._entries) - set(paths):
@@ -108,15 +112,21 @@ class Shelf:
             for path in paths:
                 try:
                     mtime = path.stat().st_mtime
-                except OSError:
-                    continue
+                except OSError as error:  # a dangling link, a link loop
+                    mtime, why = None, f"{path} cannot be read ({error.strerror})"
+                else:
+                    why = None if _is_utf8(path.name) else f"{path}: its name is not valid UTF-8; rename it"
                 if path in self._entries and self._entries[path][0] == mtime:
                     continue
-                try:
-                    self._entries[path] = (mtime, pixelar.load_checkpoint(path), None)
-                except pixelar.CheckpointError as error:
-                    log.warning("skipping %s: %s", path, error)
-                    self._entries[path] = (mtime, None, str(error))
+                model = None
+                if why is None:
+                    try:
+                        model = pixelar.load_checkpoint(path)
+                    except pixelar.CheckpointError as error:
+                        why = str(error)
+                if why:
+                    log.warning("skipping %s: %s", clean_text(str(path)), clean_text(why))
+                self._entries[path] = (mtime, model, why)
             return {path: model for path, (_, model, _) in self._entries.items() if model is not None}
 
     def choices(self, workspace: Workspace | None) -> list[tuple[str, str]]:
@@ -167,12 +177,21 @@ class Shelf:
     @staticmethod
     def _shipped_label(name: str, info: dict) -> str:
         kind = info["model"]
-        label = name.upper() if name == kind else f"{name} ({kind.upper()})"
+        label = name.upper() if name == kind else f"{clean_text(name)} ({kind.upper()})"
         return " · ".join([label, "pretrained", *_shape(kind, info.get("config", {})), *_nll(info)])
 
     @staticmethod
     def _trained_label(name: str, model: PixelMLP) -> str:
         return " · ".join([name, "trained here", *_shape(model.name, vars(model.config)), *_nll(model.metadata)])
+
+
+def _is_utf8(name: str) -> bool:
+    """Whether a file name came from valid UTF-8 (a non-UTF-8 byte arrives as a lone surrogate)."""
+    try:
+        name.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _shape(kind: str, config: dict) -> list[str]:

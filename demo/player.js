@@ -373,7 +373,7 @@ function draw() {
   });
   ui.slider.value = step;
   if (document.activeElement !== ui.stepBox) ui.stepBox.value = step;
-  ui.caption.innerHTML = d.caption;
+  ui.caption.textContent = d.caption;  // plain text: it carries model and class names
   ui.tValue.textContent = Number(ui.temperature.value).toFixed(2);
   ui.pValue.textContent = Number(ui.topP.value).toFixed(2);
   ui.play.textContent = st.playing ? 'Pause' : '▶ Play';

@@ -13,12 +13,14 @@ import gradio as gr
 
 import pixelar
 from pixelar import render
+from pixelar.inputs import clean_text
 from pixelar.models import IMAGE_SIZE, N_PIXELS
 
 from . import serving
 from .common import SAMPLING, BuiltTab, Settings, friendly, sampler_controls
 from .models import Shelf, Workspace
 from .player import Facts, pack_panel, payload, size_in_bytes, step_player
+from .text import file_name_part
 from .tour import guided_tour
 from .where_it_looked import register
 
@@ -48,8 +50,9 @@ def sample_one(settings: Settings) -> pixelar.Trace:
 
 
 def describe(settings: Settings, trace: pixelar.Trace) -> str:
+    """The player's caption, plain text (the page shows it with ``textContent``): model, class and settings."""
     what = f"class “{settings.class_name(int(trace.labels[0]))}”" if settings.model.conditional else "no class"
-    return f"<b>{settings.name}</b> · {what} · {settings.describe().replace('**', '')}"
+    return f"{clean_text(settings.name)} · {what} · {settings.describe().replace('**', '')}"
 
 
 def player_value(generation: Generation, caption: str, step: int = 0, other: pixelar.Trace | None = None,
@@ -104,7 +107,8 @@ def build_step_tab(shelf: Shelf, session: gr.State) -> BuiltTab:
             facts = Facts(settings.name, uses_position, settings.class_name(int(trace.labels[0])))
             drawn = Generation(trace, facts, settings)
             workspace = workspace or Workspace()
-            path = render.generation_gif(trace, workspace.folder / f"pixelar-{settings.name}-seed{trace.seed}.gif")
+            gif_name = f"pixelar-{file_name_part(settings.name)}-seed{trace.seed}.gif"
+            path = render.generation_gif(trace, workspace.folder / gif_name)
             looks = register(settings.model, [trace.tokens[0]], int(trace.labels[0]))
             value = player_value(drawn, describe(settings, trace), looks=looks)
             note = f"Sent to the page once: {size_in_bytes(value):,} bytes; the page draws every step itself."

@@ -4,6 +4,7 @@ A checkpoint is untrusted input. Loading reads the JSON header alone first, chec
 config value, and compares each tensor's name, dtype, shape and byte range with the model the metadata
 describes (built on the ``meta`` device, which allocates nothing). Only then are the weights read; they must
 be finite and match the SHA-256 checksum written beside them. Any failure is a ``CheckpointError`` naming the file and the reason.
+Every text in the metadata is cleaned as it is read (``pixelar.inputs.clean_text``): invalid Unicode is replaced.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from .inputs import clean_text
 from .models import CONFIGS, MODELS, PixelMLP, seeded
 
 FORMAT = "pixelar-checkpoint"
@@ -144,7 +146,7 @@ def _checked_info(path, meta: dict) -> dict:
     if meta.get("format_version") != str(FORMAT_VERSION):
         raise CheckpointError(f"{path} has checkpoint format {meta.get('format_version')!r}; this pixelar reads {FORMAT_VERSION}")
     try:
-        info = json.loads(meta["pixelar"])
+        info = _cleaned(json.loads(meta["pixelar"]))
     except (KeyError, TypeError, ValueError, RecursionError):
         raise CheckpointError(f"{path} has damaged pixelar metadata") from None
     if not isinstance(info, dict):
@@ -169,6 +171,17 @@ def _checked_info(path, meta: dict) -> dict:
     ):
         raise CheckpointError(f"{path}: metadata 'class_names' must be {num_classes or 'the'} names, each a short text")
     return info
+
+
+def _cleaned(value):
+    """A parsed JSON value with every string in it (keys too) cleaned by ``clean_text``."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, list):
+        return [_cleaned(v) for v in value]
+    if isinstance(value, dict):
+        return {clean_text(k): _cleaned(v) for k, v in value.items()}
+    return value
 
 
 def _checked_config(path, name: str, config) -> dict:

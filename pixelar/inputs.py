@@ -1,8 +1,10 @@
 """The one check for whole-number inputs (counts, seeds, labels, tokens, steps): integers or integral floats
-within a range, else a ValueError that names the input and its range. Nothing is truncated or clamped."""
+within a range, else a ValueError that names the input and its range. Nothing is truncated or clamped. And the one
+cleaning of outside text (names in files and file names): invalid Unicode and invisible characters replaced."""
 from __future__ import annotations
 
 import numbers
+import unicodedata
 
 import numpy as np
 import torch
@@ -37,3 +39,9 @@ def whole_numbers(values, name: str, low: int, high: int) -> np.ndarray:
             bad = sorted({int(v) for v in as_float.flat if not low <= v <= high})[:5]
             raise ValueError(f"{name} must be from {low} to {high}, got {bad}")
     return array.astype(np.int64)
+
+
+def clean_text(value: str) -> str:
+    """``value`` with each lone surrogate (invalid Unicode, as from a non-UTF-8 file name), control character and
+    invisible format character (right-to-left overrides, zero-width marks) replaced by U+FFFD."""
+    return "".join("\ufffd" if unicodedata.category(c) in ("Cs", "Cc", "Cf") else c for c in value)
