@@ -17,6 +17,7 @@ from .common import SAMPLING, BuiltTab, check_whole, fresh_seed, friendly, model
 from .data import DataSets
 from .explore_tab import models_of_the_same_kind
 from .models import Shelf
+from .text import as_markdown
 
 REAL_DIGITS = "mnist-5k"  # the held-out digits a drawing is compared with
 INTRO = ("Draw a digit with the mouse, a pen or a finger (or upload a photo). The models see it the way MNIST digits "
@@ -117,8 +118,9 @@ def read_all(models: dict[str, PixelMLP], grey: np.ndarray, label: int, real: Re
             posterior = pixelar.classify(model, grey[None])[0].exp().tolist()
             posteriors[name] = {names[c]: p for c, p in enumerate(posterior)}
             best = int(np.argmax(posterior))
-            reads = f"**{names[best]}** ({posterior[best]:.0%})"
-        rows.append(f"| {name} | {bits:.2f} (K {model.k}) | more surprising than {share:.0%} of real {label}s | {reads} |")
+            reads = f"**{as_markdown(names[best])}** ({posterior[best]:.0%})"
+        rows.append(f"| {as_markdown(name)} | {bits:.2f} (K {model.k}) | more surprising than {share:.0%} of real {label}s "
+                    f"| {reads} |")
     table = ("| model | bits per pixel | against the 50 held-out real ones | reads it as |\n|---|---|---|---|\n"
              + "\n".join(rows))
     sheet = pictures.surprise_sheet(grey.reshape(IMAGE_SIZE, IMAGE_SIZE) / 255, scores, first_caption="your digit")
@@ -132,7 +134,8 @@ def finish(model: PixelMLP, name: str, grey: np.ndarray, keep_rows: int, label: 
     as_what = f" as a {label}" if model.conditional else ""
     sheet = pictures.completion_sheet(grey.reshape(IMAGE_SIZE, IMAGE_SIZE) / 255, trace, keep_rows,
                                       ["your digit"] + [f"#{i + 1}{as_what}" for i in range(4)])
-    return sheet, f"Your first **{keep_rows} rows** (above the red line), finished by **{name}**{as_what}, 4 times (seed {trace.seed})."
+    return sheet, (f"Your first **{keep_rows} rows** (above the red line), finished by **{as_markdown(name)}**{as_what}, "
+                   f"4 times (seed {trace.seed}).")
 
 
 # ---- layout and wiring ----
