@@ -6,7 +6,8 @@ Prints the machine (CPU model, the instruction set torch uses, the ONEDNN_MAX_CP
 - the best matmul rate of each precision here (a 512 x 1024 x 1024 matmul), the ceiling of each path;
 - the seed's loop; V3 at batch 100 (the target: 50x the seed's loop) and 480 (a class of 30 asking for 16 each)
   in every path at the tile ``pixelar.planner`` measures for it, with its share of that path's matmul ceiling;
-- what ``auto`` picks, one user's 16 V3 digits under it, and 16 V4 digits against 16 V3 (target: at most 1.5x).
+- what ``auto`` picks, a class's merged run of 480 V3 digits on one worker and on two, one user's 16 V3 digits
+  under it, and 16 V4 digits against 16 V3 (target: at most 1.5x).
 On a shared machine compare the ratios, which are measured in the same run, not the absolute figures.
 """
 import argparse
@@ -16,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from pixelar import planner, sample
+from pixelar.sampling import Request, sample_many
 from pixelar.layers import Int8Linear
 from benchmarks.bench_v4 import v4_model
 from benchmarks.common import best_of, machine, v3_model
@@ -73,6 +75,10 @@ def main():
 
     chosen = planner.plan(model)
     print(f"auto picks for V3: {chosen.describe()}")
+    requests = [Request.of(model, n=16, labels=d % 10, seed=d) for d in range(30)]
+    for workers in (1, 2):
+        took = best_of(1, lambda: sample_many(model, requests, workers=workers))
+        print(f"a class of 30 x 16 V3 digits under auto, one run on {workers} worker(s) of one thread: {took:.2f} s")
     v4, v4_source = v4_model()
     labels = [d % 10 for d in range(16)]
     times = {"v3": float("inf"), "v4": float("inf")}

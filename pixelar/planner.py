@@ -125,12 +125,15 @@ def score(tile: int, seconds_per_call: float) -> float:
 def _time(model, dtype: torch.dtype, labels: torch.Tensor, canvas: torch.Tensor) -> tuple[float, torch.Tensor]:
     """The median seconds of a step (one model call) of a fresh run on these rows, after one untimed warm-up
     step (the median: other processes on the machine only ever add time), and its logits (steps, rows, K)."""
+    sync = torch.cuda.synchronize if canvas.device.type == "cuda" else lambda: None
     model.step(model.begin(labels, dtype), 0, canvas)
     state = model.begin(labels, dtype)
     logits, times, start = [], [], time.perf_counter()
     for t in range(STEPS_PER_TIMING):
+        sync()
         began = time.perf_counter()
         logits.append(model.step(state, t, canvas))
+        sync()
         times.append(time.perf_counter() - began)
         if t >= 2 and time.perf_counter() - start > SECONDS_PER_TIMING:
             break

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import secrets
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -141,12 +142,14 @@ def sample(
 
 
 @torch.no_grad()
-def sample_many(model, requests: Sequence[Request], precision: str = "auto") -> list[Trace]:
+def sample_many(model, requests: Sequence[Request], precision: str = "auto", workers: int = 1) -> list[Trace]:
     """Run several requests for one model as one batch; each gets exactly the trace it would get alone.
 
     The precision path and the tile size come from ``pixelar.planner`` (timed once per model shape and process).
     The model runs on tiles of that many rows (the last one padded): a matmul's rounding depends on how many rows
-    it has, so a row's logits must not depend on how many other images share the run.
+    it has, so a row's logits must not depend on how many other images share the run. Tiles are independent, so
+    ``workers`` threads (one torch thread each) may each take a share of them, with the result of one worker
+    of one torch thread.
     """
     device = next(model.parameters()).device
     path = plan(model, precision)
@@ -172,11 +175,23 @@ def sample_many(model, requests: Sequence[Request], precision: str = "auto") -> 
     states = [model.begin(labels[tile], dtype) for tile in tiles]
     canvas = torch.zeros(rows, N_PIXELS, dtype=torch.long, device=device)  # (rows, 784), valid before step t
     logits_all = torch.empty(rows, N_PIXELS, model.k, device=device)
-    for t in range(N_PIXELS):
-        for tile, state in zip(tiles, states):
-            logits_all[tile, t] = model.step(state, t, canvas[tile])
-        drawn = _inverse_cdf(reshape(logits_all[:, t], temperature, top_k, top_p), dice[:, t])
-        canvas[:, t] = torch.where(given[:, t] >= 0, given[:, t], drawn)
+
+    def run(share: range) -> None:
+        """All steps of the tiles ``share``, rows ``mine`` (contiguous): a worker's part."""
+        mine = slice(tiles[share[0]].start, tiles[share[-1]].stop)
+        for t in range(N_PIXELS):
+            for i in share:
+                logits_all[tiles[i], t] = model.step(states[i], t, canvas[tiles[i]])
+            drawn = _inverse_cdf(reshape(logits_all[mine, t], temperature[mine], top_k[mine], top_p[mine]), dice[mine, t])
+            canvas[mine, t] = torch.where(given[mine, t] >= 0, given[mine, t], drawn)
+
+    k = max(1, min(workers, len(tiles)))
+    shares = [range(len(tiles) * w // k, len(tiles) * (w + 1) // k) for w in range(k)]  # contiguous, none empty
+    if len(shares) == 1:
+        run(shares[0])
+    else:
+        with ThreadPoolExecutor(len(shares), initializer=torch.set_num_threads, initargs=(1,)) as pool:
+            list(pool.map(run, shares))  # list(): a worker's exception is raised here
     model.train(was_training)
 
     probs = reshape(logits_all, temperature.unsqueeze(1), top_k.unsqueeze(1), top_p.unsqueeze(1))
