@@ -49,7 +49,7 @@ class Plan:
                f"largest probability difference from fp32: {diffs or 'not checked'})"
 
 
-_plans: dict[tuple, Plan] = {}
+_measured: dict[tuple, tuple[dict, dict]] = {}  # per model shape and device: (seconds, prob_diff) as in Plan
 _lock = threading.Lock()
 
 
@@ -60,23 +60,24 @@ def paths(model, device: torch.device) -> list[str]:
 
 
 def plan(model, precision: str = "auto") -> Plan:
-    """The path ``model`` samples with for ``precision``: measured on first use for its shape, then cached."""
+    """The path ``model`` samples with for ``precision``: every path is measured on first use of the model's
+    shape, then the measurements are kept; an explicit precision gets its own best tile from them."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     device = next(model.parameters()).device
     usable = paths(model, device)
     if precision != "auto" and precision not in usable:
         raise ValueError(f"precision {precision} is not available for {model.name} on {device.type}; use {', '.join(['auto', *usable])}")
-    key = (type(model), repr(model.config), str(device), precision)
+    if os.environ.get("PIXELAR_PLAN"):
+        return _pinned(os.environ["PIXELAR_PLAN"], precision, usable)
+    key = (type(model), repr(model.config), str(device))
     with _lock:
-        if key not in _plans:
-            pinned = os.environ.get("PIXELAR_PLAN")
-            if pinned:
-                _plans[key] = _pinned(pinned, precision, usable)
-            else:
-                _plans[key] = _measure(model, usable if precision == "auto" else [precision])
-                log.info("sampling %s %s with precision %s: %s", model.name, model.config, precision, _plans[key].describe())
-        return _plans[key]
+        if key not in _measured:
+            _measured[key] = _measure(model, usable)
+            log.info("sampling %s %s: auto is %s", model.name, model.config, _choose(*_measured[key], usable, True).describe())
+    if precision == "auto":
+        return _choose(*_measured[key], usable, True)
+    return _choose(*_measured[key], [precision], False)
 
 
 def _pinned(pinned: str, precision: str, usable: list[str]) -> Plan:
@@ -89,8 +90,8 @@ def _pinned(pinned: str, precision: str, usable: list[str]) -> Plan:
 
 
 @torch.no_grad()
-def _measure(model, candidates: list[str]) -> Plan:
-    """Time each candidate path on each tile with the model's real steps; check each against fp32 (if timed)."""
+def _measure(model, candidates: list[str]) -> tuple[dict, dict]:
+    """Time each path on each tile with the model's real steps and check each against fp32: (seconds, prob_diff)."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -111,8 +112,13 @@ def _measure(model, candidates: list[str]) -> Plan:
             if ("fp32", tile) in seconds and seconds[precision, tile] > SLOW * seconds["fp32", tile]:
                 break
     model.train(was_training)
-    accurate = [key for key in seconds if prob_diff.get(key[0], 0.0) <= MAX_PROB_DIFF]
-    precision, tile = min(accurate, key=lambda key: score(key[1], seconds[key]))
+    return seconds, prob_diff
+
+
+def _choose(seconds: dict, prob_diff: dict, candidates: list[str], accurate_only: bool) -> Plan:
+    """The best-scoring (precision, tile) among ``candidates`` (if ``accurate_only``, among the accurate ones)."""
+    allowed = [key for key in seconds if key[0] in candidates and (not accurate_only or prob_diff.get(key[0], 0.0) <= MAX_PROB_DIFF)]
+    precision, tile = min(allowed, key=lambda key: score(key[1], seconds[key]))
     return Plan(precision, tile, seconds, prob_diff)
 
 
@@ -123,8 +129,8 @@ def score(tile: int, seconds_per_call: float) -> float:
 
 
 def _time(model, dtype: torch.dtype, labels: torch.Tensor, canvas: torch.Tensor) -> tuple[float, torch.Tensor]:
-    """The median seconds of a step (one model call) of a fresh run on these rows, after one untimed warm-up
-    step (the median: other processes on the machine only ever add time), and its logits (steps, rows, K)."""
+    """The fastest step (one model call) of a fresh run on these rows, after one untimed warm-up step (the
+    fastest: other processes on a shared machine only ever add time), and its logits (steps, rows, K)."""
     sync = torch.cuda.synchronize if canvas.device.type == "cuda" else lambda: None
     model.step(model.begin(labels, dtype), 0, canvas)
     state = model.begin(labels, dtype)
@@ -137,4 +143,4 @@ def _time(model, dtype: torch.dtype, labels: torch.Tensor, canvas: torch.Tensor)
         times.append(time.perf_counter() - began)
         if t >= 2 and time.perf_counter() - start > SECONDS_PER_TIMING:
             break
-    return sorted(times)[len(times) // 2], torch.stack(logits)
+    return min(times), torch.stack(logits)

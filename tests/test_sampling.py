@@ -111,10 +111,11 @@ def test_auto_is_timed_once_per_model_shape_and_kept(caplog):
     with caplog.at_level("INFO", logger="pixelar.planner"):
         first = planner.plan(model)
         again = planner.plan(tiny("v3", hidden=48))  # another model of that shape
-    assert again is first and len(caplog.records) == 1 and "ms per call" in caplog.text
+    assert again == first and len(caplog.records) == 1 and "ms per call" in caplog.text
     assert first.precision in planner.paths(model, torch.device("cpu")) and first.tile in planner.TILES
     assert set(first.seconds) >= {("fp32", tile) for tile in planner.TILES}
     assert sample(model, 1, seed=0).precision == first.precision
+    assert planner.plan(model, first.precision) == first  # asked for by name: the same path and tile
 
 
 def test_auto_never_picks_a_path_less_accurate_than_allowed(monkeypatch):
@@ -213,7 +214,6 @@ def test_merged_requests_get_exactly_what_they_get_alone(kind, precision, plan, 
     one worker or shared by two."""
     if plan:
         monkeypatch.setenv("PIXELAR_PLAN", plan)
-        monkeypatch.setattr(planner, "_plans", {})
     model = build_model("v4", channels=8, layers=3, head=16).eval() if kind == "v4" else tiny(kind, hidden=64)
     asks = [
         dict(n=3, labels=[1, 2, 3], temperature=1.0, seed=1),
