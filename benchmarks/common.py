@@ -12,8 +12,11 @@ SHIPPED_V3 = Path(__file__).resolve().parents[1] / "checkpoints" / "v3.safetenso
 
 
 def machine() -> str:
+    """The CPU (lscpu's model name), the instructions torch's kernels use and their cap, torch, threads."""
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), platform.processor())
-    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
+    return (f"{cpu}, {os.cpu_count()} cores, CPU capability {torch.backends.cpu.get_cpu_capability()}, "
+            f"ONEDNN_MAX_CPU_ISA={os.environ.get('ONEDNN_MAX_CPU_ISA', 'unset')}, torch {torch.__version__}, "
+            f"{torch.get_num_threads()} threads")
 
 
 def best_of(repeats: int, work) -> float:

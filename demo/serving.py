@@ -5,10 +5,12 @@ Requests that arrive together, from any user and any tab, are merged into shared
 480 images instead of 30 runs fighting over two cores. Every user still gets exactly the images their seed
 gives when they are alone (the core guarantees it; ``tests/test_serving.py`` checks it under load).
 
-Threads: the worker computes with one thread, and so does a training run (``demo/training.py``), so on the
-2-core machine this app is sized for, requests and training each have a core. Requests also go first: while a
-run computes, a training run waits between its steps (``Batcher.idle``; at most 2 s a step, so training never
-stops), because two busy threads in one process slowed a class's batch 2x (5.3 vs 2.6 s for 480 digits).
+Threads: each worker computes with one torch thread, and so does a training run (``demo/training.py``). A merged
+run's tiles are independent, so when nobody trains the run is shared by one worker per core (``workers``), with
+the same result as one worker; while a run trains, it keeps its core and requests get the others. Requests also
+go first: while a run computes, a training run waits between its steps (``Batcher.idle``; at most 2 s a step, so
+training never stops), because two busy threads in one process slowed a class's batch 2x (5.3 vs 2.6 s for 480
+digits).
 
 The step player's "where it looked" maps (``influence``) are one forward and backward pass over one image
 (~35-40 ms): they run on the asking request's thread, one at a time, not through the batcher.
@@ -16,6 +18,7 @@ The step player's "where it looked" maps (``influence``) are one forward and bac
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -31,6 +34,13 @@ log = logging.getLogger(__name__)
 
 WINDOW_SECONDS = 0.25  # after the first request arrives, wait this long for others to join its run
 MAX_IMAGES_PER_RUN = 512  # larger merged runs are split, so the first users are answered sooner
+TRAINING_THREAD = "pixelar-training"  # the name of a training run's thread (demo/training.py)
+
+
+def workers() -> int:
+    """Threads a merged run may use: one per core, less one while a training run holds its core."""
+    training = any(t.name == TRAINING_THREAD and t.is_alive() for t in threading.enumerate())
+    return max(1, (os.cpu_count() or 1) - training)
 
 
 @dataclass
@@ -111,9 +121,10 @@ class Batcher:
         self.idle.clear()
         began = time.perf_counter()
         try:
-            traces = sample_many(jobs[0].model, [job.request for job in jobs], jobs[0].precision)
-            log.info("merged run: %d requests, %d images, %.2f s", len(jobs), sum(j.request.n for j in jobs),
-                     time.perf_counter() - began)
+            threads = workers()
+            traces = sample_many(jobs[0].model, [job.request for job in jobs], jobs[0].precision, threads)
+            log.info("merged run: %d requests, %d images, %d threads, %.2f s", len(jobs),
+                     sum(j.request.n for j in jobs), threads, time.perf_counter() - began)
             for job, trace in zip(jobs, traces):
                 job.trace = trace
         except Exception as error:  # handed to every caller of the run; the worker goes on

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from . import checkpoints, data, fidelity, models, reading, render
-from .device import PRECISIONS, pick_device
+from .device import PRECISIONS, TRAINING_PRECISIONS, pick_device
 from .evaluation import evaluate
 from .inputs import whole_number
 from .sampling import sample
@@ -63,7 +63,7 @@ def build_parser() -> Parser:
     g.add_argument("--layers", type=int, default=None, help="v4: gated blocks (default 10)")
     g = p.add_argument_group("run")
     g.add_argument("--device", default="auto", help="auto (CUDA, MPS, else CPU), cpu, cuda, mps")
-    g.add_argument("--precision", choices=PRECISIONS, default="auto", help="auto (bf16 autocast where native), fp32, bf16 (default auto)")
+    g.add_argument("--precision", choices=TRAINING_PRECISIONS, default="auto", help="auto (bf16 autocast where native), fp32, bf16 (default auto)")
     g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     g.add_argument("--eval-every", type=int, default=500, help="steps between held-out checks (default 500)")
     g.add_argument("--eval-images", type=int, default=50, help="held-out images per check (default 50)")
@@ -85,7 +85,7 @@ def build_parser() -> Parser:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
     p.add_argument("--top-k", type=int, default=None, help="keep only the k most probable bins at each step (default: all)")
     p.add_argument("--top-p", type=float, default=None, help="keep the most probable bins up to this total probability, 0-1 (default: all)")
-    p.add_argument("--precision", choices=PRECISIONS, default="auto", help="matmul precision: auto (bf16 where native), fp32, bf16 (default auto)")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto", help="matmul precision: auto (the fastest accurate path here, timed once), fp32, bf16, int8 (v1-v3 on a CPU) (default auto)")
     p.set_defaults(run=cmd_sample)
 
     p = sub.add_parser("evaluate", help="held-out negative log-likelihood of a checkpoint, in bits per pixel")
@@ -98,7 +98,7 @@ def build_parser() -> Parser:
     g.add_argument("--classifier", default=None, help="judge to use (default checkpoints/classifier-<dataset>.safetensors; trained on the spot if missing)")
     g.add_argument("--per-class", type=int, default=50, help="samples per class and temperature (default 50; 0 skips fidelity)")
     g.add_argument("--seed", type=int, default=0, help="sampling seed for the fidelity check (default 0)")
-    p.add_argument("--precision", choices=PRECISIONS, default="fp32", help="matmul precision for NLL and sampling: fp32 (default, exact), bf16, auto")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32", help="matmul precision for NLL and sampling: fp32 (default, exact), bf16, int8 (v1-v3 on a CPU), auto")
     p.set_defaults(run=cmd_evaluate)
 
     p = sub.add_parser("classify", help="read a digit by Bayes' rule: p(class | image) from a class-conditional model")

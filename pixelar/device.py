@@ -24,8 +24,10 @@ def pick_device(name: str | None = None) -> torch.device:
     return device
 
 
-PRECISIONS = ("auto", "fp32", "bf16")
-PRECISION_NAMES = {torch.float32: "fp32", torch.bfloat16: "bf16"}  # a compute dtype as the option names it
+PRECISIONS = ("auto", "fp32", "bf16", "int8")  # int8 is a sampling and evaluation path, not a training one
+TRAINING_PRECISIONS = ("auto", "fp32", "bf16")
+PRECISION_NAMES = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.int8: "int8"}  # a compute dtype as the option names it
+PRECISION_DTYPES = {name: dtype for dtype, name in PRECISION_NAMES.items()}
 
 
 @functools.cache
@@ -51,9 +53,10 @@ def bf16_is_native(device: torch.device) -> bool:
 
 
 def compute_dtype(precision: str, device: torch.device) -> torch.dtype:
-    """The matmul precision for ``precision`` ("auto": bf16 where native, else fp32) on ``device``."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    """The training matmul precision for ``precision`` ("auto": bf16 where native, else fp32) on ``device``.
+    (Sampling chooses its path by timing instead: ``pixelar.planner``.)"""
+    if precision not in TRAINING_PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(TRAINING_PRECISIONS)}, got {precision!r}")
     if precision == "bf16" and device.type not in ("cpu", "cuda"):
         raise ValueError(f"bf16 needs a CPU or CUDA device, not {device.type}")
     if precision == "bf16" or (precision == "auto" and bf16_is_native(device)):

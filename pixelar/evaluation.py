@@ -8,33 +8,47 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import Dataset, Split
-from .device import autocast, compute_dtype
+from .device import PRECISION_DTYPES, autocast
 from .inputs import whole_number
 from .layers import N_PIXELS
+from .planner import plan
 
 IMAGES_PER_BATCH = 10  # 7,840 pixels per MLP call
+IMAGES_PER_STEPPED_BATCH = 100  # int8 runs the sampler's steps: 784 calls per batch, so larger batches
 
 
 @torch.no_grad()
 def pixel_nll_bits(model: nn.Module, tokens: torch.Tensor, labels: torch.Tensor, precision: str = "fp32") -> torch.Tensor:
     """NLL of every pixel of every image under the model, in bits: (N, 784). ``tokens`` are (N, 784).
 
-    One ``model.image_logits`` call per batch of images. precision: "fp32" (the default: exact figures), "bf16"
-    or "auto" for the matmuls; the loss itself is always fp32. The model's train/eval mode is restored.
+    One ``model.image_logits`` call per batch of images. precision: "fp32" (the default: exact figures), "bf16",
+    "int8" (the sampler's own steps, fed the real pixels) or "auto" (the sampler's choice, ``pixelar.planner``);
+    the loss itself is always fp32. The model's train/eval mode is restored.
     """
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    dtype = compute_dtype(precision, device)
+    path = "fp32" if precision == "fp32" else plan(model, precision).precision
+    dtype = PRECISION_DTYPES[path]
     tokens, labels = tokens.to(device), labels.to(device)
     out = torch.empty(tokens.shape, dtype=torch.float32, device=device)
-    for start in range(0, len(tokens), IMAGES_PER_BATCH):
-        batch = slice(start, start + IMAGES_PER_BATCH)
-        with autocast(dtype, device):
-            logits = model.image_logits(tokens[batch], labels[batch])  # (n, 784, K)
+    per_batch = IMAGES_PER_STEPPED_BATCH if path == "int8" else IMAGES_PER_BATCH
+    for start in range(0, len(tokens), per_batch):
+        batch = slice(start, start + per_batch)
+        if path == "int8":
+            logits = stepped_logits(model, tokens[batch], labels[batch], dtype)
+        else:
+            with autocast(dtype, device):
+                logits = model.image_logits(tokens[batch], labels[batch])  # (n, 784, K)
         out[batch] = F.cross_entropy(logits.float().transpose(1, 2), tokens[batch], reduction="none") / math.log(2)
     model.train(was_training)
     return out.cpu()
+
+
+def stepped_logits(model: nn.Module, tokens: torch.Tensor, labels: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Every pixel's logits computed as the sampler computes them, step by step, fed ``tokens``: (n, 784, K)."""
+    state = model.begin(labels, dtype)
+    return torch.stack([model.step(state, t, tokens) for t in range(N_PIXELS)], 1)
 
 
 def evaluate(model: nn.Module, data: Dataset | Split, max_images: int | None = None, precision: str = "fp32") -> float:

@@ -1,7 +1,11 @@
-"""Image constants and the dropouts the model families share (both draw from the training run's generator)."""
+"""Image constants, the dropouts the model families share (both draw from the training run's generator), and the
+linear layer the MLPs sample with in each precision path."""
 from __future__ import annotations
 
+import functools
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 IMAGE_SIZE = 28
@@ -51,3 +55,81 @@ class ChannelDropout(nn.Module):
         shape = (*x.shape[:2], *(1,) * (x.dim() - 2))
         keep = torch.rand(shape, device=x.device, generator=self.generator) >= self.p
         return x * keep.to(x.dtype) * (1.0 / (1.0 - self.p))
+
+
+class SamplingLinear:
+    """A linear layer (and optional ReLU) frozen for one sampling run of ``rows`` rows, in a precision path.
+
+    fp32: ``F.linear``. bf16: on a CPU whose oneDNN has it, the weight pre-packed once for that row count and the
+    ReLU fused (1.4-1.9x faster than ``F.linear`` + ``F.relu`` on an AMX machine, bit-identical); elsewhere
+    ``F.linear`` in bf16. int8 (``torch.int8``): see ``Int8Linear``.
+    """
+
+    def __init__(self, layer: nn.Linear, dtype: torch.dtype, rows: int, relu: bool):
+        self.relu, self.packed, self.int8 = relu, False, None
+        if dtype == torch.int8:
+            self.int8 = Int8Linear(layer, rows)
+            return
+        self.weight, self.bias = layer.weight.detach().to(dtype), layer.bias.detach().to(dtype)
+        if dtype == torch.bfloat16 and self.weight.device.type == "cpu":
+            try:
+                self.weight, self.packed = torch.ops.mkldnn._reorder_linear_weight(self.weight, rows), True
+            except (AttributeError, RuntimeError):  # no such op in this torch, or no bf16 kernel for this CPU
+                pass
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.int8 is not None:
+            y = self.int8(x)
+        elif self.packed:
+            return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "relu" if self.relu else "none", [], "")
+        else:
+            y = F.linear(x, self.weight, self.bias)
+        return F.relu(y) if self.relu else y
+
+
+class Int8Linear:
+    """A linear layer on int8 weights (one scale per output) and activations quantised per row, for inputs >= 0
+    (they follow a ReLU): each row is scaled so its largest value is ``int8_levels()``, rounded to bytes,
+    multiplied in exact integer arithmetic by oneDNN (VNNI or AMX where the CPU has them), then scaled back.
+    Both scales are per row and per output, so a row's result depends on that row alone, whatever the tile.
+    """
+
+    def __init__(self, layer: nn.Linear, rows: int):
+        weight = layer.weight.detach().float()
+        self.scale = weight.abs().amax(1).clamp_min(1e-30) / 127  # (out,)
+        quantised = torch.round(weight / self.scale[:, None]).to(torch.int8)
+        self.weight = torch.ops.onednn.qlinear_prepack(quantised, [rows, weight.shape[1]])
+        self.zero_points = torch.zeros(len(self.scale), dtype=torch.long)
+        self.bias, self.levels = layer.bias.detach().float(), int8_levels()
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        row_scale = x.amax(1, keepdim=True).clamp_min(1e-30) / self.levels  # (rows, 1)
+        q = torch.round(x / row_scale).to(torch.uint8)
+        y = torch.ops.onednn.qlinear_pointwise(
+            q, 1.0, 0, self.weight, self.scale, self.zero_points, None, 1.0, 0, torch.float32, "none", [], ""
+        )
+        return torch.addcmul(self.bias, y, row_scale)
+
+
+@functools.cache
+def int8_levels() -> int:
+    """The largest activation byte that multiplies exactly here: 255, or 127 where the CPU's int8 instructions
+    add pairs of byte products in 16 bits and saturate (AVX2 without VNNI), as measured on a worst case."""
+    weight = torch.full((8, 64), 127, dtype=torch.int8)
+    packed = torch.ops.onednn.qlinear_prepack(weight, [4, 64])
+    x = torch.full((4, 64), 255, dtype=torch.uint8)
+    y = torch.ops.onednn.qlinear_pointwise(
+        x, 1.0, 0, packed, torch.ones(8), torch.zeros(8, dtype=torch.long), None, 1.0, 0, torch.float32, "none", [], ""
+    )
+    return 255 if bool((y == 255 * 127 * 64).all()) else 127
+
+
+def int8_available(device: torch.device) -> bool:
+    """Whether the int8 path runs here: a CPU, and a torch with oneDNN's quantised linear ops."""
+    if device.type != "cpu":
+        return False
+    try:
+        int8_levels()
+    except (AttributeError, RuntimeError):
+        return False
+    return True

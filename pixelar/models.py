@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .context import gather_context, pad_tokens
-from .layers import IMAGE_SIZE, N_PIXELS, Dropout
+from .layers import IMAGE_SIZE, N_PIXELS, Dropout, SamplingLinear
 from .pixelcnn import GatedPixelCNN, V4Config
 
 
@@ -62,8 +62,7 @@ class PixelMLP(nn.Module):
     learning_rate: float = 1e-3
     batch_unit = "pixels"  # a training step sees random (image, pixel) pairs
     default_batch_size = 512  # the seed's
-    row_tile = 128  # images per model call while sampling (fixed, so batching never changes a result)
-    bf16_sampling = True  # precision "auto" samples in bf16 where native: 2-3x faster steps
+    sampling_precisions = ("fp32", "bf16", "int8")  # the paths its steps have (pixelar.planner times them)
 
     def __init__(self, config: V1Config, input_dim: int):
         super().__init__()
@@ -167,12 +166,14 @@ class PixelMLP(nn.Module):
     @torch.no_grad()
     def begin(self, labels: torch.Tensor, dtype: torch.dtype = torch.float32) -> "MLPState":
         """Sampling state for ``len(labels)`` images: the canvas padded with start tokens, and the weights cast
-        once to ``dtype`` (the matmul precision; bf16 halves the table lookups' memory traffic too)."""
+        once to ``dtype`` (the matmul precision; bf16 halves the table lookups' memory traffic too). int8: fc2 in
+        int8, the table and fc_out in fp32."""
         n, c = len(labels), self.config.context
         canvas = pad_tokens(torch.zeros(n, N_PIXELS, dtype=torch.long, device=labels.device), c, self.start_token)
+        rest = torch.float32 if dtype == torch.int8 else dtype  # everything but fc2
         return MLPState(
-            self.fc1_table().contiguous().to(dtype), self.fc1.bias.to(dtype),
-            SamplingLinear(self.fc2, dtype, n, relu=True), SamplingLinear(self.fc_out, dtype, n, relu=False),
+            self.fc1_table().contiguous().to(rest), self.fc1.bias.to(rest),
+            SamplingLinear(self.fc2, dtype, n, relu=True), SamplingLinear(self.fc_out, rest, n, relu=False),
             canvas, torch.zeros(n, dtype=torch.long, device=labels.device), labels,
         )
 
@@ -193,26 +194,6 @@ class PixelMLP(nn.Module):
     def _position_rows(self, position: torch.Tensor, base: int) -> torch.Tensor:
         row, col = position // IMAGE_SIZE, position % IMAGE_SIZE
         return torch.stack([base + row, base + IMAGE_SIZE + col], dim=1)  # (B, 2)
-
-
-class SamplingLinear:
-    """A linear layer (and optional ReLU) frozen for one sampling run of ``rows`` rows in ``dtype``.
-
-    In bf16 on a CPU with oneDNN the weight is pre-packed once for that row count and the ReLU fused: 1.4-1.9x
-    faster than ``F.linear`` + ``F.relu`` for 16-512 rows (measured here), with bit-identical results.
-    """
-
-    def __init__(self, layer: nn.Linear, dtype: torch.dtype, rows: int, relu: bool):
-        self.weight, self.bias, self.relu = layer.weight.detach().to(dtype), layer.bias.detach().to(dtype), relu
-        self.packed = dtype == torch.bfloat16 and self.weight.device.type == "cpu" and torch.backends.mkldnn.is_available()
-        if self.packed:
-            self.weight = torch.ops.mkldnn._reorder_linear_weight(self.weight, rows)
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if self.packed:
-            return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "relu" if self.relu else "none", [], "")
-        y = F.linear(x, self.weight, self.bias)
-        return F.relu(y) if self.relu else y
 
 
 @dataclass

@@ -69,8 +69,7 @@ class GatedPixelCNN(nn.Module):
     weight_decay = 1e-2
     batch_unit = "images"  # a training step sees whole images
     default_batch_size = 32
-    row_tile = 32  # images per call while sampling: a step is real work per image, so padding 16 to 128 costs 3x
-    bf16_sampling = False  # a step is small per-op work: bf16 measured slower than fp32 at 16-32 images on a CPU
+    sampling_precisions = ("fp32", "bf16")  # the paths its steps have (pixelar.planner times them)
 
     def __init__(self, config: V4Config | None = None):
         super().__init__()

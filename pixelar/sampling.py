@@ -8,15 +8,17 @@ from __future__ import annotations
 import math
 import secrets
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from .data import dequantize
-from .device import PRECISION_NAMES, compute_dtype
+from .device import PRECISION_DTYPES
 from .inputs import whole_number, whole_numbers
 from .layers import IMAGE_SIZE, N_PIXELS
+from .planner import plan
 
 MAX_SAMPLES = 1024  # images per call; more is a mistake rather than a wish
 SEED_MAX = 2**31 - 1
@@ -132,24 +134,27 @@ def sample(
     forced: ``{step: token}`` tokens imposed at given steps (the "what if" of the step-through view).
     top_k: keep only the k most probable bins at each step (None: all).
     top_p: keep only the smallest set of most probable bins whose probability reaches p (None: all).
-    precision: "auto" (bf16 matmuls where the hardware has them, else fp32), "fp32" or "bf16". Softmax,
-        cumulative sums and the dice are always fp32.
+    precision: "auto" (the fastest accurate path here, timed once: ``pixelar.planner``), "fp32", "bf16" or
+        "int8" (V1-V3 on a CPU). Softmax, cumulative sums and the dice are always fp32.
     """
     request = Request.of(model, n, labels, temperature, seed, prefix, forced, top_k, top_p)
     return sample_many(model, [request], precision)[0]
 
 
 @torch.no_grad()
-def sample_many(model, requests: Sequence[Request], precision: str = "auto") -> list[Trace]:
+def sample_many(model, requests: Sequence[Request], precision: str = "auto", workers: int = 1) -> list[Trace]:
     """Run several requests for one model as one batch; each gets exactly the trace it would get alone.
 
-    The model runs on tiles of ``model.row_tile`` rows (the last one padded): a matmul's rounding depends on how
-    many rows it has, so a row's logits must not depend on how many other images share the run. "auto" is fp32 for
-    a model whose steps bf16 does not speed up (``model.bf16_sampling``).
+    The precision path and the tile size come from ``pixelar.planner`` (timed once per model shape and process).
+    The model runs on tiles of that many rows (the last one padded): a matmul's rounding depends on how many rows
+    it has, so a row's logits must not depend on how many other images share the run. Tiles are independent, so
+    ``workers`` threads (one torch thread each) may each take a share of them, with the result of one worker
+    of one torch thread.
     """
     device = next(model.parameters()).device
-    dtype = compute_dtype("fp32" if precision == "auto" and not model.bf16_sampling else precision, device)
-    n, tile_rows = sum(r.n for r in requests), model.row_tile
+    path = plan(model, precision)
+    dtype = PRECISION_DTYPES[path.precision]
+    n, tile_rows = sum(r.n for r in requests), path.tile
     rows = -(-n // tile_rows) * tile_rows
     labels = _padded(torch.cat([r.labels for r in requests]), rows, 0).to(device)
     given = _padded(torch.cat([r.given for r in requests]), rows, -1).to(device)
@@ -170,11 +175,23 @@ def sample_many(model, requests: Sequence[Request], precision: str = "auto") -> 
     states = [model.begin(labels[tile], dtype) for tile in tiles]
     canvas = torch.zeros(rows, N_PIXELS, dtype=torch.long, device=device)  # (rows, 784), valid before step t
     logits_all = torch.empty(rows, N_PIXELS, model.k, device=device)
-    for t in range(N_PIXELS):
-        for tile, state in zip(tiles, states):
-            logits_all[tile, t] = model.step(state, t, canvas[tile])
-        drawn = _inverse_cdf(reshape(logits_all[:, t], temperature, top_k, top_p), dice[:, t])
-        canvas[:, t] = torch.where(given[:, t] >= 0, given[:, t], drawn)
+
+    def run(share: range) -> None:
+        """All steps of the tiles ``share``, rows ``mine`` (contiguous): a worker's part."""
+        mine = slice(tiles[share[0]].start, tiles[share[-1]].stop)
+        for t in range(N_PIXELS):
+            for i in share:
+                logits_all[tiles[i], t] = model.step(states[i], t, canvas[tiles[i]])
+            drawn = _inverse_cdf(reshape(logits_all[mine, t], temperature[mine], top_k[mine], top_p[mine]), dice[mine, t])
+            canvas[mine, t] = torch.where(given[mine, t] >= 0, given[mine, t], drawn)
+
+    k = max(1, min(workers, len(tiles)))
+    shares = [range(len(tiles) * w // k, len(tiles) * (w + 1) // k) for w in range(k)]  # contiguous, none empty
+    if len(shares) == 1:
+        run(shares[0])
+    else:
+        with ThreadPoolExecutor(len(shares), initializer=torch.set_num_threads, initargs=(1,)) as pool:
+            list(pool.map(run, shares))  # list(): a worker's exception is raised here
     model.train(was_training)
 
     probs = reshape(logits_all, temperature.unsqueeze(1), top_k.unsqueeze(1), top_p.unsqueeze(1))
@@ -187,7 +204,7 @@ def sample_many(model, requests: Sequence[Request], precision: str = "auto") -> 
         start += r.n
         traces.append(Trace(
             *part, temperature=r.temperature, seed=r.seed, k=model.k, context=model.config.context,
-            prefix_length=r.prefix_length, top_k=r.top_k, top_p=r.top_p, precision=PRECISION_NAMES[dtype],
+            prefix_length=r.prefix_length, top_k=r.top_k, top_p=r.top_p, precision=path.precision,
         ))
     return traces
 

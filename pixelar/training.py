@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from .data import Dataset
-from .device import PRECISION_NAMES, PRECISIONS, autocast, compute_dtype, pick_device
+from .device import PRECISION_NAMES, TRAINING_PRECISIONS, autocast, compute_dtype, pick_device
 from .evaluation import evaluate
 from .inputs import whole_number
 from .layers import ChannelDropout, Dropout
@@ -60,8 +60,8 @@ class TrainConfig:
             raise ValueError(f"learning-rate schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
         if self.max_seconds is not None and not (math.isfinite(self.max_seconds) and self.max_seconds > 0):
             raise ValueError(f"time budget must be above 0 seconds, got {self.max_seconds!r}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.precision not in TRAINING_PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(TRAINING_PRECISIONS)}, got {self.precision!r}")
 
 
 @dataclass

@@ -44,7 +44,8 @@ def test_train_writes_a_checkpoint_with_its_story(checkpoint):
     assert meta["device"] == "cpu" and 0 < meta["held_out_nll"] < 4.0 and meta["train_seconds"] > 0
 
 
-def test_sample_writes_grid_gif_and_tokens(checkpoint, tmp_path):
+def test_sample_writes_grid_gif_and_tokens(checkpoint, tmp_path, monkeypatch):
+    monkeypatch.setenv("PIXELAR_PLAN", "fp32:16")  # two processes: pinned, so that both take the same path
     run = cli("sample", "--checkpoint", str(checkpoint), "--n", "6", "--digit", "7", "--seed", "0",
               "--out", str(tmp_path / "g.png"), "--gif", str(tmp_path / "a.gif"), "--npy", str(tmp_path / "t.npy"))
     assert run.returncode == 0, run.stderr

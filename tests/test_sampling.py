@@ -6,8 +6,7 @@ import torch
 
 from hypothesis import given, settings, strategies as st
 
-from pixelar import build_model
-from pixelar.device import bf16_is_native
+from pixelar import build_model, planner
 from pixelar.sampling import Request, _inverse_cdf, entropy_bits, sample, sample_many, softmax_at
 from helpers import image_logits, tiny
 
@@ -99,12 +98,36 @@ def test_same_seed_rolls_the_same_dice_at_every_temperature(v3):
     assert (a.tokens == b.tokens).mean() > 0.95
 
 
-@pytest.mark.skipif(not bf16_is_native(torch.device("cpu")), reason="this CPU has no native bf16")
-def test_auto_precision_is_bf16_here_and_close_to_fp32(v3):
-    fast, exact = sample(v3, 2, seed=4), sample(v3, 2, seed=4, precision="fp32")
-    assert fast.precision == "bf16" and exact.precision == "fp32"
-    same_image = sample(v3, 2, seed=4, precision="fp32", prefix=fast.tokens)  # fp32 logits on the bf16 image
+@pytest.mark.parametrize("precision", ["bf16", "int8"])
+def test_bf16_and_int8_stay_close_to_fp32(v3, precision):
+    fast = sample(v3, 2, seed=4, precision=precision)
+    assert fast.precision == precision
+    same_image = sample(v3, 2, seed=4, precision="fp32", prefix=fast.tokens)  # fp32 logits on the same image
     assert np.abs(fast.logits - same_image.logits).max() < 0.1
+
+
+def test_auto_is_timed_once_per_model_shape_and_kept(caplog):
+    model = tiny("v3", hidden=48)
+    with caplog.at_level("INFO", logger="pixelar.planner"):
+        first = planner.plan(model)
+        again = planner.plan(tiny("v3", hidden=48))  # another model of that shape
+    assert again == first and len(caplog.records) == 1 and "ms per call" in caplog.text
+    assert first.precision in planner.paths(model, torch.device("cpu")) and first.tile in planner.TILES
+    assert set(first.seconds) >= {("fp32", tile) for tile in planner.TILES}
+    assert sample(model, 1, seed=0).precision == first.precision
+    assert planner.plan(model, first.precision) == first  # asked for by name: the same path and tile
+
+
+def test_auto_never_picks_a_path_less_accurate_than_allowed(monkeypatch):
+    monkeypatch.setattr(planner, "MAX_PROB_DIFF", 0.0)  # only fp32 itself is that close to fp32
+    chosen = planner.plan(tiny("v3", hidden=40))
+    assert chosen.precision == "fp32" and chosen.prob_diff  # the others were timed and checked
+
+
+def test_the_tile_score_weighs_one_user_against_a_class():
+    assert planner.score(16, 1.0) == 5.0  # a class of 480 is 30 calls: 5x its patience of 6 one-user waits
+    assert planner.score(128, 1.0) == 1.0  # one call for one user, 4 for a class
+    assert planner.score(16, 0.1) < planner.score(128, 1.0)  # small tiles win where calls cost little
 
 
 def test_fp32_is_used_when_asked_and_bad_precisions_are_refused(v3):
@@ -181,11 +204,16 @@ def test_sampling_leaves_the_global_rng_and_the_models_mode_alone(v3):
     v3.eval()
 
 
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
-@pytest.mark.parametrize("kind", ["v1", "v3", "v4"])
-def test_merged_requests_get_exactly_what_they_get_alone(kind, precision):
+@pytest.mark.parametrize("kind, precision, plan, workers", [
+    ("v1", "fp32", None, 1), ("v3", "bf16", None, 1), ("v3", "int8", None, 2), ("v4", "fp32", None, 1),
+    ("v4", "bf16", None, 2), ("v3", "int8", "fp32:16", 1), ("v4", "fp32", "fp32:16", 2),
+])
+def test_merged_requests_get_exactly_what_they_get_alone(kind, precision, plan, workers, monkeypatch):
     """Different seeds, temperatures, sizes, filters, prefixes and forced tokens in one run: each caller's trace
-    is bit-identical to the one it gets alone."""
+    is bit-identical to the one it gets alone, for every path, with the measured tile and with 16-row tiles, on
+    one worker or shared by two."""
+    if plan:
+        monkeypatch.setenv("PIXELAR_PLAN", plan)
     model = build_model("v4", channels=8, layers=3, head=16).eval() if kind == "v4" else tiny(kind, hidden=64)
     asks = [
         dict(n=3, labels=[1, 2, 3], temperature=1.0, seed=1),
@@ -193,7 +221,7 @@ def test_merged_requests_get_exactly_what_they_get_alone(kind, precision):
         dict(n=1, labels=0, temperature=1.3, seed=3, top_p=0.9, prefix=np.arange(40) % 16),
         dict(n=5, temperature=1.0, seed=1, forced={300: 15, 301: 0}),
     ]
-    merged = sample_many(model, [Request.of(model, **ask) for ask in asks], precision)
+    merged = sample_many(model, [Request.of(model, **ask) for ask in asks], precision, workers)
     for ask, trace in zip(asks, merged):
         alone = sample(model, **ask, precision=precision)
         for field in ("tokens", "logits", "probs", "entropy", "chosen_prob", "labels"):

@@ -1,10 +1,12 @@
 """The app's request batcher: users asking at the same moment share runs, and each gets exactly what they get alone."""
+import os
 import threading
 
 import numpy as np
 import pytest
 
 import pixelar
+from demo import serving
 from demo.serving import Batcher
 from helpers import tiny
 
@@ -67,3 +69,16 @@ def test_a_failing_run_reaches_its_callers_and_the_worker_goes_on():
     with pytest.raises(ValueError, match="precision"):
         batcher.wait(job)
     assert batcher.wait(batcher.submit(v3, n=1, seed=0)).tokens.shape == (1, 784)
+
+
+def test_a_merged_run_uses_every_core_unless_a_training_run_holds_one():
+    alone = serving.workers()
+    assert alone == max(1, os.cpu_count())
+    hold = threading.Event()
+    training = threading.Thread(target=hold.wait, name=serving.TRAINING_THREAD)
+    training.start()
+    try:
+        assert serving.workers() == max(1, alone - 1)
+    finally:
+        hold.set()
+        training.join()

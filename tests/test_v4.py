@@ -52,8 +52,10 @@ def test_logits_at_every_step_ignore_that_step_and_all_later_ones(name):
         base = model.image_logits(tokens.view(1, -1), labels[:1])[0]  # (784, K)
         logits = torch.cat([model.image_logits(chunk, labels[: len(chunk)]) for chunk in changed.split(98)])
     steps = torch.arange(N_PIXELS)
-    assert torch.equal(logits[steps, steps], base)  # step t's logits when pixels >= t differ
-    seen = (logits[steps[:-1], steps[1:]] != base[1:]).any(-1)  # ... and step t+1 does see pixel t
+    # batches of 98 vs 1 image: a convolution's rounding may depend on the batch (2e-7 on an AVX-512 AMD), a leak
+    # moves logits by far more than the tolerance
+    assert torch.allclose(logits[steps, steps], base, rtol=0, atol=1e-5)  # step t's logits when pixels >= t differ
+    seen = (logits[steps[:-1], steps[1:]] - base[1:]).abs().amax(-1) > 1e-4  # ... and step t+1 does see pixel t
     assert seen.float().mean() > 0.95
 
 
@@ -163,10 +165,11 @@ def test_auto_precision_is_bf16_exactly_where_it_is_native():
         assert (a @ a).dtype == torch.float32
 
 
-def test_auto_samples_v4_in_fp32_and_the_mlps_in_bf16_where_native():
-    """bf16 speeds up the MLPs' wide matmuls but not V4's small per-pixel steps (benchmarks/bench_v4)."""
+def test_auto_samples_each_model_with_one_of_its_own_paths_and_v4_has_no_int8():
     v4 = build_model("v4", channels=8, layers=2, head=16).eval()
     v3 = build_model("v3", hidden=32).eval()
-    assert sample(v4, 1, labels=3, seed=0).precision == "fp32"
-    assert sample(v3, 1, labels=3, seed=0).precision == ("bf16" if bf16_is_native(torch.device("cpu")) else "fp32")
+    assert sample(v4, 1, labels=3, seed=0).precision in ("fp32", "bf16")
+    assert sample(v3, 1, labels=3, seed=0).precision in ("fp32", "bf16", "int8")
     assert sample(v4, 1, labels=3, seed=0, precision="bf16").precision == "bf16"  # asked for: given
+    with pytest.raises(ValueError, match="int8 is not available for v4"):
+        sample(v4, 1, labels=3, seed=0, precision="int8")

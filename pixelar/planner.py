@@ -1,0 +1,146 @@
+"""The sampling path of a model on this machine, chosen by timing: a precision (fp32, bf16, int8) and a row tile.
+
+No precision is fastest on every CPU: int8 won on an AVX-512 VNNI AMD, pre-packed bf16 on an AMX Intel, and bf16
+costs 4x fp32 on a CPU without it. So, as FFTW's planner and cuDNN's benchmark mode do, the first time a model
+shape is sampled in a process, each path the model has runs its real step on each tile size for a fraction of a
+second; the fastest (by ``score``) whose probabilities stay within ``MAX_PROB_DIFF`` of fp32's wins, is logged
+once with the timings, and is kept for the process. Every run of that model then uses that path and tile shape, so a
+request merged with others is bit-identical to the same request alone.
+
+``PIXELAR_PLAN=int8:16`` (a precision and a tile) skips the timing: "auto" is that precision where the model has
+it (else fp32), and every precision uses that tile. Runs in different processes are then identical too.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from .device import PRECISION_DTYPES, PRECISIONS
+from .layers import N_PIXELS, int8_available
+
+log = logging.getLogger(__name__)
+
+TILES = (16, 32, 64, 128)  # rows per model call; a run of n images pays for ceil(n / tile) tiles
+ONE_USER, CLASS, CLASS_PATIENCE = 16, 480, 6.0  # a class's 480 images may take 6x one user's 16 (3 s vs 0.5 s)
+MAX_PROB_DIFF = 0.02  # the most a path may move any probability from fp32's on the timing tile
+SECONDS_PER_TIMING = 0.05  # one (path, tile) timing stops after this (and at least 3 steps) ...
+STEPS_PER_TIMING = 28  # ... or after one image row, whichever comes first
+SLOW = 3.0  # a path this many times slower than fp32 on a tile is not timed on larger tiles
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a model samples here: the precision path, the rows per model call, and the measurements behind them."""
+
+    precision: str  # "fp32", "bf16" or "int8"
+    tile: int
+    seconds: dict = field(default_factory=dict)  # {(precision, tile): seconds per model call (one step of a tile)}
+    prob_diff: dict = field(default_factory=dict)  # {precision: largest probability difference from fp32}
+
+    def describe(self) -> str:
+        timings = ", ".join(f"{p}@{t} {s * 1e3:.2f}" for (p, t), s in self.seconds.items())
+        diffs = ", ".join(f"{p} {d:.4f}" for p, d in self.prob_diff.items())
+        return f"{self.precision} at {self.tile} rows per call (ms per call: {timings or 'not timed'}; " \
+               f"largest probability difference from fp32: {diffs or 'not checked'})"
+
+
+_measured: dict[tuple, tuple[dict, dict]] = {}  # per model shape and device: (seconds, prob_diff) as in Plan
+_lock = threading.Lock()
+
+
+def paths(model, device: torch.device) -> list[str]:
+    """The precision paths ``model`` can sample with on ``device``, fp32 first."""
+    usable = {"fp32": True, "bf16": device.type in ("cpu", "cuda"), "int8": int8_available(device)}
+    return [p for p in model.sampling_precisions if usable[p]]
+
+
+def plan(model, precision: str = "auto") -> Plan:
+    """The path ``model`` samples with for ``precision``: every path is measured on first use of the model's
+    shape, then the measurements are kept; an explicit precision gets its own best tile from them."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    device = next(model.parameters()).device
+    usable = paths(model, device)
+    if precision != "auto" and precision not in usable:
+        raise ValueError(f"precision {precision} is not available for {model.name} on {device.type}; use {', '.join(['auto', *usable])}")
+    if os.environ.get("PIXELAR_PLAN"):
+        return _pinned(os.environ["PIXELAR_PLAN"], precision, usable)
+    key = (type(model), repr(model.config), str(device))
+    with _lock:
+        if key not in _measured:
+            _measured[key] = _measure(model, usable)
+            log.info("sampling %s %s: auto is %s", model.name, model.config, _choose(*_measured[key], usable, True).describe())
+    if precision == "auto":
+        return _choose(*_measured[key], usable, True)
+    return _choose(*_measured[key], [precision], False)
+
+
+def _pinned(pinned: str, precision: str, usable: list[str]) -> Plan:
+    name, _, tile = pinned.partition(":")
+    if name not in PRECISIONS[1:] or not tile.isdigit() or int(tile) < 1:
+        raise ValueError(f"PIXELAR_PLAN must be a precision and a tile, e.g. int8:16, got {pinned!r}")
+    if precision == "auto":
+        precision = name if name in usable else "fp32"
+    return Plan(precision, int(tile))
+
+
+@torch.no_grad()
+def _measure(model, candidates: list[str]) -> tuple[dict, dict]:
+    """Time each path on each tile with the model's real steps and check each against fp32: (seconds, prob_diff)."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    dice = torch.Generator().manual_seed(0)
+    canvas = torch.randint(model.k, (max(TILES), N_PIXELS), generator=dice).to(device)  # (rows, 784) noise
+    labels = (torch.arange(max(TILES)) % getattr(model.config, "num_classes", 10)).to(device)
+    seconds, prob_diff, reference = {}, {}, {}  # seconds per model call
+    for precision in candidates:
+        for tile in TILES:
+            took, logits = _time(model, PRECISION_DTYPES[precision], labels[:tile], canvas[:tile])
+            seconds[precision, tile] = took
+            if precision == "fp32":
+                reference[tile] = logits
+            elif tile in reference:
+                steps = min(len(logits), len(reference[tile]))
+                diff = (logits[:steps].softmax(-1) - reference[tile][:steps].softmax(-1)).abs().max().item()
+                prob_diff[precision] = max(prob_diff.get(precision, 0.0), diff)
+            if ("fp32", tile) in seconds and seconds[precision, tile] > SLOW * seconds["fp32", tile]:
+                break
+    model.train(was_training)
+    return seconds, prob_diff
+
+
+def _choose(seconds: dict, prob_diff: dict, candidates: list[str], accurate_only: bool) -> Plan:
+    """The best-scoring (precision, tile) among ``candidates`` (if ``accurate_only``, among the accurate ones)."""
+    allowed = [key for key in seconds if key[0] in candidates and (not accurate_only or prob_diff.get(key[0], 0.0) <= MAX_PROB_DIFF)]
+    precision, tile = min(allowed, key=lambda key: score(key[1], seconds[key]))
+    return Plan(precision, tile, seconds, prob_diff)
+
+
+def score(tile: int, seconds_per_call: float) -> float:
+    """What a tile costs the app: the longer of one user's wait and a class's wait over its patience."""
+    calls = lambda images: -(-images // tile)  # noqa: E731
+    return max(calls(ONE_USER), calls(CLASS) / CLASS_PATIENCE) * seconds_per_call
+
+
+def _time(model, dtype: torch.dtype, labels: torch.Tensor, canvas: torch.Tensor) -> tuple[float, torch.Tensor]:
+    """The fastest step (one model call) of a fresh run on these rows, after one untimed warm-up step (the
+    fastest: other processes on a shared machine only ever add time), and its logits (steps, rows, K)."""
+    sync = torch.cuda.synchronize if canvas.device.type == "cuda" else lambda: None
+    model.step(model.begin(labels, dtype), 0, canvas)
+    state = model.begin(labels, dtype)
+    logits, times, start = [], [], time.perf_counter()
+    for t in range(STEPS_PER_TIMING):
+        sync()
+        began = time.perf_counter()
+        logits.append(model.step(state, t, canvas))
+        sync()
+        times.append(time.perf_counter() - began)
+        if t >= 2 and time.perf_counter() - start > SECONDS_PER_TIMING:
+            break
+    return min(times), torch.stack(logits)
