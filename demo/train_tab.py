@@ -73,6 +73,11 @@ def batch_label(kind: str) -> str:
     return "Batch size (whole images per step)" if unit(kind) == "images" else "Batch size ((image, pixel) pairs per step)"
 
 
+def batch_info(kind: str) -> str:
+    """The batch sizes the model's default shape may train on here: memory per sample bounds them."""
+    return f"1 to {min(MAX_BATCH, Shape.default(kind).max_batch_size(kind)):,}"
+
+
 @functools.lru_cache(maxsize=64)
 def parameters(kind: str, shape: Shape) -> int:
     return pixelar.count_parameters(shape.build(kind))
@@ -124,7 +129,7 @@ def build_train_tab(data_sets: DataSets, session: gr.State, slot: TrainingSlot |
                 quick = budgets("v3")["quick"]
                 with gr.Accordion("Steps, batch size, learning rate", open=False):
                     steps = gr.Number(quick.steps, label="Steps", info=f"1 to {MAX_STEPS:,}")
-                    batch_size = gr.Number(quick.batch_size, label=batch_label("v3"), info=f"1 to {MAX_BATCH:,}")
+                    batch_size = gr.Number(quick.batch_size, label=batch_label("v3"), info=batch_info("v3"))
                     learning_rate = gr.Number(pixelar.MODELS["v3"].learning_rate, label="Learning rate (AdamW)", step=1e-4,
                                               info="above 0, at most 1")
                 gr.Markdown(INTRO, elem_classes="small-note")
@@ -154,7 +159,7 @@ def build_train_tab(data_sets: DataSets, session: gr.State, slot: TrainingSlot |
         """A new model kind starts from its own presets (V4 counts whole images) and learning rate."""
         quick = budgets(kind)["quick"]
         return (gr.Radio(budget_choices(kind, None), value="quick"), quick.steps,
-                gr.Number(quick.batch_size, label=batch_label(kind)), pixelar.MODELS[kind].learning_rate,
+                gr.Number(quick.batch_size, label=batch_label(kind), info=batch_info(kind)), pixelar.MODELS[kind].learning_rate,
                 gr.Radio(visible=unit(kind) == "pixels"))
 
     def on_budget(kind, key):

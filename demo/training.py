@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import torch
 
 import pixelar
+from pixelar.memory import check_batch_size, max_batch_size
 from pixelar.models import CONFIGS, N_PIXELS, PixelMLP
 
 from . import serving
@@ -98,6 +99,13 @@ class Shape:
     def overrides(self, kind: str) -> dict:
         return {"k": self.k} if unit(kind) == "images" else {"context": self.context, "k": self.k}
 
+    def config(self, kind: str):
+        return CONFIGS[kind](**self.overrides(kind))
+
+    def max_batch_size(self, kind: str) -> int:
+        """The largest batch this shape trains on within the core's memory budget."""
+        return max_batch_size(pixelar.MODELS[kind], self.config(kind))
+
     def build(self, kind: str):
         return pixelar.build_model(kind, **self.overrides(kind))
 
@@ -128,7 +136,9 @@ class Plan:
             eval_every=min(1000, max(50, steps // 8)), eval_images=CHECK_IMAGES,
         )
         config.validate()
-        return cls(kind, dataset, config, shape or Shape.default(kind))
+        shape = shape or Shape.default(kind)
+        check_batch_size(pixelar.MODELS[kind], shape.config(kind), batch_size)
+        return cls(kind, dataset, config, shape)
 
     @property
     def samples(self) -> int:

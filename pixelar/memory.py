@@ -22,3 +22,14 @@ def check_sampling_memory(cls, config) -> None:
 def max_batch_size(cls, config) -> int:
     """The largest training batch (in the model's ``batch_unit``) within ``TRAINING_MEMORY_BUDGET``."""
     return max(1, TRAINING_MEMORY_BUDGET // cls.train_bytes_per_sample(config))
+
+
+def check_batch_size(cls, config, batch_size: int) -> int:
+    """``batch_size`` if ``cls(config)`` trains on it within ``TRAINING_MEMORY_BUDGET``, else a ValueError naming the field."""
+    most = max_batch_size(cls, config)
+    if batch_size > most:
+        what = "images" if cls.batch_unit == "images" else "(image, pixel) pairs"
+        raise ValueError(f"batch size must be at most {most:,} {what} for this {cls.name} (about "
+                         f"{cls.train_bytes_per_sample(config) / 1e6:,.2g} MB each in training; the budget is "
+                         f"{TRAINING_MEMORY_BUDGET / 1e9:g} GB), got {batch_size:,}")
+    return batch_size

@@ -286,6 +286,17 @@ def test_a_plan_checks_the_train_tab_inputs():
             Plan.check(*bad)
 
 
+def test_the_train_tab_refuses_a_batch_beyond_the_models_memory_budget():
+    """Issue 15: a V4 batch of 8192 images (50 MB each in training) was accepted without a tick."""
+    from demo.train_tab import batch_info
+
+    with pytest.raises(ValueError, match=r"batch size must be at most 60 images for this v4 \(about 50 MB each"):
+        Plan.check("v4", "mnist-5k", 10, 8192, None)
+    assert Plan.check("v4", "mnist-5k", 10, 60, None).config.batch_size == 60
+    assert Plan.check("v3", "mnist-5k", 10, 8192, None).config.batch_size == 8192  # 34 kB a pair: the box's own cap
+    assert batch_info("v4") == "1 to 60" and batch_info("v3") == "1 to 8,192"
+
+
 def run_to_the_end(run: TrainingRun, stop_after_events: int | None = None):
     events, samples, over = [], [], False
     run.start()
