@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from hypothesis import HealthCheck, example, given, settings, strategies as st
+from hypothesis import HealthCheck, Phase, example, given, settings, strategies as st
 from safetensors.torch import save_file
 
 import pixelar
@@ -249,13 +249,14 @@ def accepted(name: str, config: dict) -> bool:
 
 @st.composite
 def large_legal_configs(draw):
-    """A config drawn big within the fields' limits, then halved field by field until the loader takes it."""
+    """A config drawn big within the fields' limits, then halved field by field until the loader takes it. Widths stay
+    small enough to sample in seconds: the memory at stake is the fc1 table and V4's caches, not the weights."""
     name = draw(st.sampled_from(sorted(SHRINK)))
     if name == "v4":
-        config = {"channels": draw(st.integers(1, 256)), "layers": draw(st.integers(1, 32)),
+        config = {"channels": draw(st.integers(1, 32)), "layers": draw(st.integers(1, 16)),
                   "dilation_cycle": draw(st.integers(1, 8)), "k": draw(st.integers(2, 256))}
     else:
-        config = {"hidden": draw(st.integers(1, 4000)), "context": draw(st.integers(1, 784)), "k": draw(st.integers(2, 256))}
+        config = {"hidden": draw(st.integers(1, 512)), "context": draw(st.integers(1, 784)), "k": draw(st.integers(2, 256))}
         if name == "v3":
             config["token_dim"] = draw(st.integers(1, 4))
     turn = 0
@@ -267,7 +268,8 @@ def large_legal_configs(draw):
 
 
 @pytest.mark.slow
-@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=3, deadline=None, phases=[Phase.explicit, Phase.generate],  # a subprocess each: no shrinking
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(large_legal_configs())
 @example(("v3", {"hidden": 3000, "token_dim": 1, "context": 784, "k": 256}))  # issue 15: 5.3 GB before the cap
 def test_no_accepted_file_takes_a_multiple_of_the_shipped_v3s_memory(shipped_v3_peak, tmp_path, drawn):
