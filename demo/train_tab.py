@@ -24,6 +24,7 @@ from .training import (
     CONTEXTS,
     K_RANGE,
     LONG_RUN_SECONDS,
+    POLL_SECONDS,
     Plan,
     Shape,
     Throughput,
@@ -45,7 +46,7 @@ INTRO = (
     "Step-through pickers (for you only) and can be downloaded. **Context** and **K** change the model's shape: "
     "more context costs parameters and time; fewer bins make coarser grey levels (bits per pixel then mean less)."
 )
-WAITING = "**Waiting for another user's training to finish**; yours starts right after."
+SKIP = object()  # "leave this output as it is" in ``train_run``'s updates
 
 
 def waiting_line(ahead: int, slot: TrainingSlot) -> str:
@@ -71,6 +72,11 @@ def status_line(kind: str, dataset: pixelar.Dataset, event: pixelar.TrainEvent) 
 
 def batch_label(kind: str) -> str:
     return "Batch size (whole images per step)" if unit(kind) == "images" else "Batch size ((image, pixel) pairs per step)"
+
+
+def batch_info(kind: str) -> str:
+    """The batch sizes the model's default shape may train on here: memory per sample bounds them."""
+    return f"1 to {min(MAX_BATCH, Shape.default(kind).max_batch_size(kind)):,}"
 
 
 @functools.lru_cache(maxsize=64)
@@ -124,7 +130,7 @@ def build_train_tab(data_sets: DataSets, session: gr.State, slot: TrainingSlot |
                 quick = budgets("v3")["quick"]
                 with gr.Accordion("Steps, batch size, learning rate", open=False):
                     steps = gr.Number(quick.steps, label="Steps", info=f"1 to {MAX_STEPS:,}")
-                    batch_size = gr.Number(quick.batch_size, label=batch_label("v3"), info=f"1 to {MAX_BATCH:,}")
+                    batch_size = gr.Number(quick.batch_size, label=batch_label("v3"), info=batch_info("v3"))
                     learning_rate = gr.Number(pixelar.MODELS["v3"].learning_rate, label="Learning rate (AdamW)", step=1e-4,
                                               info="above 0, at most 1")
                 gr.Markdown(INTRO, elem_classes="small-note")
@@ -142,6 +148,7 @@ def build_train_tab(data_sets: DataSets, session: gr.State, slot: TrainingSlot |
                                        min_width=200, scale=2)
                 download = gr.DownloadButton("Download the trained model (.safetensors)", value=None, interactive=False)
         plan = gr.State(None)
+        turn = gr.Timer(POLL_SECONDS, active=False)  # ticks while this session's run waits in line
 
 
     @friendly
@@ -154,7 +161,7 @@ def build_train_tab(data_sets: DataSets, session: gr.State, slot: TrainingSlot |
         """A new model kind starts from its own presets (V4 counts whole images) and learning rate."""
         quick = budgets(kind)["quick"]
         return (gr.Radio(budget_choices(kind, None), value="quick"), quick.steps,
-                gr.Number(quick.batch_size, label=batch_label(kind)), pixelar.MODELS[kind].learning_rate,
+                gr.Number(quick.batch_size, label=batch_label(kind), info=batch_info(kind)), pixelar.MODELS[kind].learning_rate,
                 gr.Radio(visible=unit(kind) == "pixels"))
 
     def on_budget(kind, key):
@@ -193,6 +200,7 @@ def build_train_tab(data_sets: DataSets, session: gr.State, slot: TrainingSlot |
 
     @friendly
     def on_start(kind, dataset, steps, batch_size, learning_rate, context, k, confirmed, workspace: Workspace | None):
+        """Check the inputs and take the free slot or a place in line; returns at once (a waiting run holds no worker)."""
         steps, batch_size = check_whole(steps, "Steps", 1, MAX_STEPS), check_whole(batch_size, "Batch size", 1, MAX_BATCH)
         shape = Shape.check(kind, context, k)
         if learning_rate is None or learning_rate == "" or not 0 < float(learning_rate) <= 1:
@@ -203,52 +211,67 @@ def build_train_tab(data_sets: DataSets, session: gr.State, slot: TrainingSlot |
         workspace = workspace or Workspace()
         if workspace.stop is not None and not workspace.stop.is_set():
             raise gr.Error("Your training run is still going (or waiting): stop it first.", print_exception=False)
-        workspace.stop = threading.Event()
-        status = WAITING if slot.waiting() else "Starting…"
-        return plan, workspace, status, gr.DownloadButton(interactive=False), gr.Button(interactive=True)
+        ticket = threading.Event()  # the run's stop switch, and its place in the slot's line
+        place = slot.join(ticket)
+        workspace.stop = ticket
+        status = waiting_line(place, slot) if place else "Starting…"
+        return plan, workspace, status, gr.DownloadButton(interactive=False), gr.Button(interactive=True), gr.Timer(active=place > 0)
+
+    def update(status=SKIP, plot=SKIP, samples=SKIP, download=SKIP, stop=SKIP, timer=SKIP):
+        """One update of ``train_run``'s outputs; ``SKIP`` leaves a component as it is."""
+        return tuple(gr.skip() if value is SKIP else value for value in (status, plot, samples, download, stop, timer))
 
     @friendly
-    def train_run(plan: Plan | None, workspace: Workspace):
-        """Train in a background thread and stream its progress: (status, loss plot, samples, download)."""
-        if plan is None:
+    def train_run(plan: Plan | None, workspace: Workspace | None):
+        """Run ``plan`` if this session's ticket holds the slot, streaming its progress; otherwise say where it
+        stands in line and return at once (the page asks again at the next tick)."""
+        ticket = workspace.stop if workspace is not None else None
+        if plan is None or ticket is None:
             return
-        if workspace.stop.is_set():
-            yield "Stopped before it started.", gr.skip(), gr.skip(), gr.skip()
+        if ticket.is_set():
+            yield update(timer=gr.Timer(active=False))
             return
-        run, ticket = None, object()
-        for ahead in slot.wait(ticket, workspace.stop):  # one run at a time; the others hear their place in line
-            yield waiting_line(ahead, slot), gr.skip(), gr.skip(), gr.skip()
-        if workspace.stop.is_set():
-            yield "Stopped before it started.", gr.skip(), gr.skip(), gr.skip()
+        place = slot.poll(ticket)
+        if place is None:  # its page did not ask for a while: dropped from the line
+            ticket.set()
+            yield update("Your place in the training line lapsed: press Start again.", stop=gr.Button(interactive=False),
+                         timer=gr.Timer(active=False))
             return
+        if place > 0:
+            yield update(waiting_line(place, slot), timer=gr.Timer(active=True))
+            return
+        if not slot.begin(ticket):  # its run is already streaming, from an earlier event
+            return
+        run = None
         busy.set()
         try:
-            yield "Loading the data set…", gr.skip(), gr.skip(), gr.skip()
+            yield update("Loading the data set…", timer=gr.Timer(active=False))
             data, notice = data_sets.load(plan.dataset)
             if notice:
                 gr.Warning(notice)
             cap = slot.max_minutes * 60 if slot.max_minutes else None
-            run = TrainingRun(plan.shape.build(plan.kind), data, plan.config, workspace.stop, max_seconds=cap)
+            run = TrainingRun(plan.shape.build(plan.kind), data, plan.config, ticket, max_seconds=cap)
             run.start()
             history, over = [], False
             while not over:
                 events, drawn, over = run.drain(UPDATE_SECONDS)
                 history += events
-                picture = samples_picture(*drawn[-1], list(data.class_names), run.model.conditional) if drawn else gr.skip()
+                picture = samples_picture(*drawn[-1], list(data.class_names), run.model.conditional) if drawn else SKIP
                 line = status_line(plan.kind, data, history[-1]) if history else "Measuring the untrained model…"
                 # drawing the plot is the costliest update: skip it while others' samples are being computed
                 redraw = over or (bool(events) and serving.BATCHER.idle.is_set())
                 curves = pictures.loss_curves(history, run.start_held_out)
-                figure = pictures.loss_figure(curves, plan.config.steps) if history and redraw else gr.skip()
-                yield line, figure, picture, gr.skip()
+                figure = pictures.loss_figure(curves, plan.config.steps) if history and redraw else SKIP
+                yield update(line, figure, picture)
             if run.error is not None:
                 raise run.error
             text, path = finish(plan, data, run, workspace)
             if notice:
                 text += f"\n\nNote: {notice}"
-            yield text, gr.skip(), gr.skip(), gr.DownloadButton(value=str(path), interactive=True) if path else gr.skip()
+            yield update(text, download=gr.DownloadButton(value=str(path), interactive=True) if path else SKIP,
+                         stop=gr.Button(interactive=False))
         finally:
-            workspace.stop.set()  # marks the session idle; ends the thread if the page was closed mid-run
+            ticket.set()  # marks the session idle; ends the thread if the page was closed mid-run
             if run is not None:
                 run.thread.join()
             busy.clear()
@@ -274,10 +297,14 @@ def build_train_tab(data_sets: DataSets, session: gr.State, slot: TrainingSlot |
         return text, path
 
     def on_stop(workspace: Workspace | None):
+        """Stop the run after its current step, or leave the line."""
         if workspace is None or workspace.stop is None or workspace.stop.is_set():
-            return gr.skip()
+            return gr.skip(), gr.skip(), gr.skip()
         workspace.stop.set()
-        return "Stopping after this step; everything trained so far is kept…"
+        if slot.holds(workspace.stop):
+            return "Stopping after this step; everything trained so far is kept…", gr.skip(), gr.skip()
+        slot.leave(workspace.stop)
+        return "Left the training line; nothing was trained.", gr.Button(interactive=False), gr.Timer(active=False)
 
     private = {"api_visibility": "private"}
     estimate = [budget, budget_info, confirm]
@@ -288,15 +315,17 @@ def build_train_tab(data_sets: DataSets, session: gr.State, slot: TrainingSlot |
     gr.on([kind.change, steps.change, batch_size.change, context.change, k_bins.change], describe_budget, shape_inputs,
           estimate, trigger_mode="always_last", concurrency_id="measure", **private)
     dataset.change(describe_data, [dataset], [data_info], concurrency_id="data", **private)
-    start.click(
-        on_start, [kind, dataset, steps, batch_size, learning_rate, context, k_bins, confirm, session],
-        [plan, session, status, download, stop], concurrency_limit=None, show_progress_on=[status], **private,
-    ).success(
-        train_run, [plan, session], [status, plot, samples, download],
+    run_outputs = [status, plot, samples, download, stop, turn]
+    run_options = dict(
         concurrency_limit=None,  # the training slot, not the queue, lets one run in at a time and says who is next
         show_progress="minimal", show_progress_on=[plot, samples],  # the status line stays readable while waiting
         **private,
-    ).then(lambda: gr.Button(interactive=False), outputs=[stop], queue=False, **private)
-    stop.click(on_stop, [session], [status], queue=False, **private)
+    )
+    start.click(
+        on_start, [kind, dataset, steps, batch_size, learning_rate, context, k_bins, confirm, session],
+        [plan, session, status, download, stop, turn], concurrency_limit=None, show_progress_on=[status], **private,
+    ).success(train_run, [plan, session], run_outputs, **run_options)
+    turn.tick(train_run, [plan, session], run_outputs, **run_options)  # a waiting run asks for its turn
+    stop.click(on_stop, [session], [status, stop, turn], queue=False, **private)
     return BuiltTab(tab)
 

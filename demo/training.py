@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+import time
 from dataclasses import dataclass
 
 import torch
 
 import pixelar
+from pixelar.memory import check_batch_size, max_batch_size
 from pixelar.models import CONFIGS, N_PIXELS, PixelMLP
 
 from . import serving
@@ -26,6 +27,9 @@ MEASURE_SECONDS = 4.0  # a first speed measurement long enough to be past the wa
 SAMPLES_AT_CHECK = 10  # images drawn at each held-out check (one of each class for V3)
 CONTEXTS = (1, 7, 28, 56, 84)  # context lengths offered for V1-V3 (the seed's is 28)
 K_RANGE = (2, 256)  # intensity bins
+MAX_WAITING = 30  # runs in line behind the running one (a class of 30 each pressing Start once); more are refused
+POLL_SECONDS = 2.0  # how often a waiting run's page asks for its turn (a short event, no thread held between)
+STALE_SECONDS = 10 * POLL_SECONDS  # a waiting run whose page has not asked for this long is dropped (page closed)
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,13 @@ class Shape:
     def overrides(self, kind: str) -> dict:
         return {"k": self.k} if unit(kind) == "images" else {"context": self.context, "k": self.k}
 
+    def config(self, kind: str):
+        return CONFIGS[kind](**self.overrides(kind))
+
+    def max_batch_size(self, kind: str) -> int:
+        """The largest batch this shape trains on within the core's memory budget."""
+        return max_batch_size(pixelar.MODELS[kind], self.config(kind))
+
     def build(self, kind: str):
         return pixelar.build_model(kind, **self.overrides(kind))
 
@@ -128,7 +139,9 @@ class Plan:
             eval_every=min(1000, max(50, steps // 8)), eval_images=CHECK_IMAGES,
         )
         config.validate()
-        return cls(kind, dataset, config, shape or Shape.default(kind))
+        shape = shape or Shape.default(kind)
+        check_batch_size(pixelar.MODELS[kind], shape.config(kind), batch_size)
+        return cls(kind, dataset, config, shape)
 
     @property
     def samples(self) -> int:
@@ -181,56 +194,82 @@ class Throughput:
 
 
 class TrainingSlot:
-    """The server's one training run: first come, first served, each run stopped at ``max_minutes`` (None: no cap).
+    """The server's one training run and the line of runs waiting for it: first come, first served, each run stopped at
+    ``max_minutes`` (None: no cap), at most ``max_waiting`` in line.
 
     A shared server has one slot so that training never takes more than its one core (see ``demo/serving.py``);
-    the cap keeps one user from holding it for hours while a class waits.
+    the cap keeps one user from holding it for hours while a class waits. A waiting run is a ticket here, not a
+    blocked worker: its page asks (``poll``) every few seconds, takes the slot when it is first in line and the slot
+    is free, and is dropped if its page stops asking for ``stale_seconds`` (closed).
     """
 
-    def __init__(self, max_minutes: float | None = DEFAULT_MAX_TRAIN_MINUTES):
+    def __init__(self, max_minutes: float | None = DEFAULT_MAX_TRAIN_MINUTES, max_waiting: int = MAX_WAITING,
+                 stale_seconds: float = STALE_SECONDS, clock=time.monotonic):
         if max_minutes is not None and not max_minutes > 0:
             raise ValueError(f"the training cap must be a positive number of minutes, got {max_minutes!r}")
-        self.max_minutes = max_minutes
-        self._line: list[object] = []  # tickets; the first one holds the slot
-        self._changed = threading.Condition()
+        self.max_minutes, self.max_waiting, self.stale_seconds, self.clock = max_minutes, max_waiting, stale_seconds, clock
+        self._holder: object | None = None
+        self._started = False  # whether the holder's run has begun (``begin``)
+        self._line: dict[object, float] = {}  # waiting tickets, first come first -> when their page last asked
+        self._lock = threading.Lock()
 
-    def wait(self, ticket: object, stop: threading.Event, poll_seconds: float = 0.5) -> Iterator[int]:
-        """Join the line and yield how many runs are ahead (the running one included) whenever that changes, until
-        ``ticket`` holds the slot. If ``stop`` is set, or the caller stops listening, the ticket leaves the line."""
-        with self._changed:
-            self._line.append(ticket)
-        holding, last = False, None
-        try:
-            while not stop.is_set():
-                with self._changed:
-                    ahead = self._line.index(ticket)
-                    if ahead == 0:
-                        holding = True
-                        return
-                    if ahead == last:
-                        self._changed.wait(poll_seconds)
-                        continue
-                last = ahead
-                yield ahead
-        finally:
-            if not holding:
-                self.leave(ticket)
+    def join(self, ticket: object) -> int:
+        """Take the free slot (0) or a place in line (1: next); a ValueError if the line is full."""
+        with self._lock:
+            self._drop_stale()
+            if self._holder is None and not self._line:
+                self._holder, self._started = ticket, False
+                return 0
+            if len(self._line) >= self.max_waiting:
+                raise ValueError(f"The training line is full ({self.max_waiting} runs waiting, each at most "
+                                 f"{self.max_minutes or '?'} minutes): try again later.")
+            self._line[ticket] = self.clock()
+            return len(self._line)
+
+    def poll(self, ticket: object) -> int | None:
+        """0 if ``ticket`` holds the slot (taking it if it is free and the ticket first in line), else its place in
+        line, or None if it is in neither (it left, or was dropped)."""
+        with self._lock:
+            self._drop_stale()
+            if ticket is self._holder:
+                return 0
+            if ticket not in self._line:
+                return None
+            self._line[ticket] = self.clock()
+            if self._holder is None and next(iter(self._line)) is ticket:
+                del self._line[ticket]
+                self._holder, self._started = ticket, False
+                return 0
+            return list(self._line).index(ticket) + 1
+
+    def begin(self, ticket: object) -> bool:
+        """True once for the holder: the one event that streams its run (later polls must not start it again)."""
+        with self._lock:
+            if ticket is not self._holder or self._started:
+                return False
+            self._started = True
+            return True
 
     def holds(self, ticket: object) -> bool:
-        with self._changed:
-            return bool(self._line) and self._line[0] is ticket
+        with self._lock:
+            return ticket is self._holder
 
     def leave(self, ticket: object) -> None:
         """Give up the slot or a place in the line."""
-        with self._changed:
-            if ticket in self._line:
-                self._line.remove(ticket)
-            self._changed.notify_all()
+        with self._lock:
+            if ticket is self._holder:
+                self._holder = None
+            self._line.pop(ticket, None)
 
     def waiting(self) -> int:
         """Runs in the line, the running one included."""
-        with self._changed:
-            return len(self._line)
+        with self._lock:
+            return (self._holder is not None) + len(self._line)
+
+    def _drop_stale(self) -> None:
+        oldest = self.clock() - self.stale_seconds
+        for ticket in [t for t, seen in self._line.items() if seen < oldest]:
+            del self._line[ticket]
 
 
 class TrainingRun:

@@ -13,6 +13,7 @@ from . import checkpoints, data, fidelity, models, reading, render
 from .device import PRECISIONS, TRAINING_PRECISIONS, pick_device
 from .evaluation import evaluate
 from .inputs import whole_number
+from .memory import check_batch_size
 from .sampling import sample
 from .training import LR_SCHEDULES, TrainConfig, TrainEvent, train
 
@@ -49,7 +50,8 @@ def build_parser() -> Parser:
     g = p.add_argument_group("budget")
     g.add_argument("--steps", type=int, default=2000, help="optimiser steps (default 2000)")
     g.add_argument("--batch-size", type=int, default=None,
-                   help="(image, pixel) pairs per step for v1-v3 (default 512, the seed's); whole images for v4 (default 32)")
+                   help="(image, pixel) pairs per step for v1-v3 (default 512, the seed's); whole images for v4 (default 32); "
+                        "at most what fits a 3 GB training budget (v4: 60 images)")
     g.add_argument("--minutes", type=float, default=None, help="also stop after this many minutes; the schedule follows the time used (default: no limit)")
     g.add_argument("--lr", type=float, default=None, help="learning rate (default: the seed's, 1e-3)")
     g.add_argument("--weight-decay", type=float, default=None, help="AdamW weight decay (default: the seed's for the model)")
@@ -142,6 +144,7 @@ def cmd_train(args) -> int:
         eval_images=args.eval_images, seed=args.seed, device=args.device, precision=args.precision,
     )
     config.validate()
+    check_batch_size(type(model), model.config, config.batch_size)
     dataset = data.load_dataset(args.dataset, args.data_root)
     print(f"training {args.model} ({models.count_parameters(model):,} parameters) on {dataset.describe()}", file=sys.stderr)
     budget = dict(dataset=dataset.name, class_names=list(dataset.class_names), batch_size=config.batch_size,

@@ -22,6 +22,8 @@ from torch import nn
 
 from .context import gather_context, pad_tokens
 from .layers import IMAGE_SIZE, N_PIXELS, Dropout, SamplingLinear
+from .memory import check_sampling_memory
+from .planner import TILES
 from .pixelcnn import GatedPixelCNN, V4Config
 
 
@@ -63,6 +65,8 @@ class PixelMLP(nn.Module):
     batch_unit = "pixels"  # a training step sees random (image, pixel) pairs
     default_batch_size = 512  # the seed's
     sampling_precisions = ("fp32", "bf16", "int8")  # the paths its steps have (pixelar.planner times them)
+    train_bytes_per_pair = 34_400  # at hidden 1024, measured by benchmarks/train_memory.py; grows with hidden
+    sampling_memory_terms = "its fc1 table is context x (K+1) x hidden floats"
 
     def __init__(self, config: V1Config, input_dim: int):
         super().__init__()
@@ -70,12 +74,30 @@ class PixelMLP(nn.Module):
             raise ValueError(f"K (intensity bins) must be between 2 and 256, got {config.k}")
         if config.context < 1:
             raise ValueError(f"context length must be at least 1, got {config.context}")
+        check_sampling_memory(type(self), config)
         self.config = config
         self.metadata: dict = {}  # filled from a checkpoint: data set, training budget, measured NLL
         self.fc1 = nn.Linear(input_dim, config.hidden)
         self.fc2 = nn.Linear(config.hidden, config.hidden)
         self.dropout = Dropout(config.dropout)
         self.fc_out = nn.Linear(config.hidden, config.k)
+
+    @classmethod
+    def table_rows(cls, config: V1Config) -> int:
+        """Rows of ``fc1_table``: one per (context slot, token), plus V2's positions and V3's classes."""
+        return config.context * (config.k + 1)
+
+    @classmethod
+    def sampling_bytes(cls, config: V1Config) -> int:
+        """Working memory of sampling, beyond the weights: fc1's table twice (built, then joined), one tile's and one
+        whole image's activations, and one image's one-hot windows (where it looked), all float32."""
+        h = config.hidden
+        return 4 * (2 * cls.table_rows(config) * h + 3 * (max(TILES) + N_PIXELS) * h
+                    + 2 * N_PIXELS * config.context * (config.k + 1))
+
+    @classmethod
+    def train_bytes_per_sample(cls, config: V1Config) -> int:
+        return cls.train_bytes_per_pair * config.hidden // 1024
 
     @property
     def k(self) -> int:
@@ -241,6 +263,10 @@ class OneHotPixelPredictorWithPosition(PixelMLP):
         self.row_pos_embedding = nn.Embedding(IMAGE_SIZE, config.pos_dim)
         self.col_pos_embedding = nn.Embedding(IMAGE_SIZE, config.pos_dim)
 
+    @classmethod
+    def table_rows(cls, config: V2Config) -> int:
+        return super().table_rows(config) + 2 * IMAGE_SIZE
+
     def fc1_table(self):
         c = self.config
         w = self.fc1.weight  # (H, C*(K+1) + 2P)
@@ -271,6 +297,10 @@ class CategoricalPixelPredictor(PixelMLP):
         self.row_pos_embedding = nn.Embedding(IMAGE_SIZE, config.pos_dim)
         self.col_pos_embedding = nn.Embedding(IMAGE_SIZE, config.pos_dim)
         self.class_embedding = nn.Embedding(config.num_classes, config.class_dim)
+
+    @classmethod
+    def table_rows(cls, config: V3Config) -> int:
+        return super().table_rows(config) + 2 * IMAGE_SIZE + config.num_classes
 
     def fc1_table(self):
         c = self.config

@@ -25,6 +25,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .layers import IMAGE_SIZE, N_PIXELS, ChannelDropout
+from .memory import check_sampling_memory
+from .planner import TILES
 
 FIRST_ROWS = 2  # the first vertical layer sees the 2 rows above ...
 FIRST_HALF_WIDTH = 2  # ... in columns j-2 .. j+2
@@ -44,6 +46,16 @@ class V4Config:
     head: int = 128  # hidden width of the 1x1 output head
     dropout: float = 0.1  # channel dropout on each block's gated output, training only
     num_classes: int = 10
+
+
+def dilations_of(c: V4Config) -> list[int]:
+    """Block l's dilation: 2 ** (l % cycle)."""
+    return [2 ** (layer % c.dilation_cycle) for layer in range(c.layers)]
+
+
+def cache_geometry(dilations: list[int]) -> tuple[int, int]:
+    """(padding of the sampling caches, rows in the vertical stack's ring) for these dilations."""
+    return max(max(dilations), FIRST_ROWS, FIRST_HALF_WIDTH, FIRST_LEFT), max(dilations) + 1
 
 
 def _gate(a: torch.Tensor, dim: int) -> torch.Tensor:
@@ -70,6 +82,8 @@ class GatedPixelCNN(nn.Module):
     batch_unit = "images"  # a training step sees whole images
     default_batch_size = 32
     sampling_precisions = ("fp32", "bf16")  # the paths its steps have (pixelar.planner times them)
+    train_bytes_per_image = 50_000_000  # at 64 channels x 10 layers, measured by benchmarks/train_memory.py
+    sampling_memory_terms = "its sampling caches are channels x layers x (2 x the largest dilation + 28) floats an image"
 
     def __init__(self, config: V4Config | None = None):
         super().__init__()
@@ -82,6 +96,7 @@ class GatedPixelCNN(nn.Module):
             raise ValueError(f"dropout must be in [0, 1), got {c.dropout}")
         if c.channels < 1 or c.layers < 1 or c.dilation_cycle < 1:
             raise ValueError("channels, layers and dilation cycle must be at least 1")
+        check_sampling_memory(type(self), c)
         self.config = c
         self.metadata: dict = {}
         ch, n_in = c.channels, c.token_dim + 1  # + a constant 1 channel: zero padding marks the border
@@ -90,7 +105,7 @@ class GatedPixelCNN(nn.Module):
         self.h_in = nn.Conv2d(n_in, ch, (1, FIRST_LEFT))
         self.v_to_h_in = nn.Conv2d(ch, ch, 1, bias=False)
         self.class_in = nn.Embedding(c.num_classes, 2 * ch)  # class bias of v_in and h_in
-        self.dilations = [2 ** (layer % c.dilation_cycle) for layer in range(c.layers)]
+        self.dilations = dilations_of(c)
         self.v_conv = nn.ModuleList(nn.Conv2d(ch, 2 * ch, (2, 3), dilation=d) for d in self.dilations)
         self.v_out = nn.ModuleList(nn.Conv2d(ch, ch, 1) for _ in self.dilations)
         self.h_conv = nn.ModuleList(nn.Conv2d(ch, 2 * ch, (1, 2), dilation=(1, d)) for d in self.dilations)
@@ -101,6 +116,20 @@ class GatedPixelCNN(nn.Module):
         self.head1 = nn.Conv2d(ch, c.head, 1)
         self.head2 = nn.Conv2d(c.head, c.k, 1)
         self.dropout = ChannelDropout(c.dropout)  # whole channels: 1.2x the step time of none, element-wise 1.7x
+
+    @classmethod
+    def sampling_bytes(cls, c: V4Config) -> int:
+        """Working memory of sampling, beyond the weights: one tile's ``PixelCNNState`` caches, and one whole image's
+        activations (``image_logits``), float32."""
+        pad, ring = cache_geometry(dilations_of(c))
+        width, ch, blocks = pad + IMAGE_SIZE + pad, c.channels, c.layers + 1
+        per_image = (pad + IMAGE_SIZE) * width * (c.token_dim + 1) + blocks * ch * (ring * width + pad + IMAGE_SIZE + 2 * IMAGE_SIZE)
+        one_pass = N_PIXELS * (c.token_dim + 1 + 8 * ch * blocks + c.head + c.k)
+        return 4 * (max(TILES) * per_image + one_pass)  # the planner's largest tile
+
+    @classmethod
+    def train_bytes_per_sample(cls, c: V4Config) -> int:
+        return cls.train_bytes_per_image * c.channels * c.layers // 640
 
     @property
     def k(self) -> int:
@@ -180,13 +209,13 @@ class PixelCNNState:
         c, m = model.config, model
         n, ch, device = len(labels), c.channels, labels.device
         self.m, self.ch, self.dilations = m, ch, m.dilations
-        self.pad = p = max(max(m.dilations), FIRST_ROWS, FIRST_HALF_WIDTH, FIRST_LEFT)
+        self.pad, self.ring = cache_geometry(m.dilations)
+        p = self.pad
         width = p + IMAGE_SIZE + p
         zeros = lambda *shape: torch.zeros(*shape, dtype=dtype, device=device)  # noqa: E731
         self.x = zeros(n, p + IMAGE_SIZE, width, c.token_dim + 1)
         self.x[:, p:, p : p + IMAGE_SIZE, -1] = 1.0  # the constant channel, inside the image only
         # slots of rows above the image (r < 0) are ones not yet written, so zero, as the padding they stand for
-        self.ring = max(m.dilations) + 1
         self.v = [zeros(n, self.ring, width, ch) for _ in range(c.layers + 1)]
         self.h = [zeros(n, p + IMAGE_SIZE, ch) for _ in range(c.layers + 1)]
         self.link: list[torch.Tensor] = [None] * (c.layers + 1)  # (n, 28, 2C) each, set at the start of a row

@@ -16,6 +16,7 @@ from .device import PRECISION_NAMES, TRAINING_PRECISIONS, autocast, compute_dtyp
 from .evaluation import evaluate
 from .inputs import whole_number
 from .layers import ChannelDropout, Dropout
+from .memory import check_batch_size
 
 LR_SCHEDULES = ("constant", "cosine")
 YIELD_SECONDS = 2.0  # the longest a step waits for ``yield_to``
@@ -111,6 +112,7 @@ def train(
     """
     config = config or TrainConfig()
     config.validate()
+    check_batch_size(type(model), model.config, config.batch_size)
     device = pick_device(config.device)
     dtype = compute_dtype(config.precision, device)
     generator = torch.Generator(device=device).manual_seed(config.seed)  # the run's own: the global one is left alone

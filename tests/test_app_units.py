@@ -288,6 +288,17 @@ def test_a_plan_checks_the_train_tab_inputs():
             Plan.check(*bad)
 
 
+def test_the_train_tab_refuses_a_batch_beyond_the_models_memory_budget():
+    """Issue 15: a V4 batch of 8192 images (50 MB each in training) was accepted without a tick."""
+    from demo.train_tab import batch_info
+
+    with pytest.raises(ValueError, match=r"batch size must be at most 60 images for this v4 \(about 50 MB each"):
+        Plan.check("v4", "mnist-5k", 10, 8192, None)
+    assert Plan.check("v4", "mnist-5k", 10, 60, None).config.batch_size == 60
+    assert Plan.check("v3", "mnist-5k", 10, 8192, None).config.batch_size == 8192  # 34 kB a pair: the box's own cap
+    assert batch_info("v4") == "1 to 60" and batch_info("v3") == "1 to 8,192"
+
+
 def run_to_the_end(run: TrainingRun, stop_after_events: int | None = None):
     events, samples, over = [], [], False
     run.start()
@@ -328,19 +339,53 @@ def test_stopping_a_run_keeps_what_it_trained():
 def test_the_training_slot_serves_in_order_and_tells_each_their_place():
     slot = TrainingSlot(max_minutes=5)
     first, second, third = object(), object(), object()
-    assert list(slot.wait(first, threading.Event())) == []  # a free slot: no waiting
-    waiting_second = slot.wait(second, threading.Event())
-    assert next(waiting_second) == 1
-    give_up = threading.Event()
-    waiting_third = slot.wait(third, give_up)
-    assert next(waiting_third) == 2
+    assert slot.join(first) == 0 and slot.begin(first) and not slot.begin(first)  # a free slot; one stream only
+    assert slot.join(second) == 1 and slot.join(third) == 2 and slot.waiting() == 3
+    assert slot.poll(third) == 2 and slot.poll(second) == 1  # the slot is busy: nobody moves
     slot.leave(first)
-    assert list(waiting_second) == [] and slot.holds(second)  # second's turn
-    assert next(waiting_third) == 1  # and third moved up
-    give_up.set()
-    assert list(waiting_third) == [] and slot.waiting() == 1  # gave up: out of the line
+    assert slot.poll(third) == 2  # the slot is free, but second is first in line
+    assert slot.poll(second) == 0 and slot.holds(second) and slot.poll(third) == 1  # second's turn; third moved up
+    slot.leave(third)  # gave up: out of the line
+    assert slot.poll(third) is None and slot.waiting() == 1
     with pytest.raises(ValueError, match="positive number of minutes"):
         TrainingSlot(max_minutes=0)
+
+
+def test_a_waiting_run_whose_page_stops_asking_is_dropped():
+    now = [0.0]
+    slot = TrainingSlot(max_minutes=5, stale_seconds=20, clock=lambda: now[0])
+    running, closed, open_page = object(), object(), object()
+    slot.join(running), slot.join(closed), slot.join(open_page)
+    for now[0] in (10.0, 19.0, 28.0):
+        assert slot.poll(open_page) in (1, 2)  # only this page keeps asking
+    assert slot.poll(closed) is None and slot.poll(open_page) == 1 and slot.waiting() == 2
+
+
+def test_a_training_line_holds_no_threads_has_a_cap_and_starts_runs_in_order():
+    """Issue 15: each waiting run held a worker thread (110 waiting: sampling 100x slower). Now a waiting run is a
+    ticket in the slot; tiny real runs take the slot in the order their users pressed Start."""
+    dataset = pixelar.load_dataset("mnist-5k")
+    config = pixelar.TrainConfig(steps=5, batch_size=32, eval_every=0, eval_images=2)
+    slot = TrainingSlot(max_minutes=5, max_waiting=20)
+    tickets = [threading.Event() for _ in range(21)]
+    assert slot.join(tickets[0]) == 0
+    threads = threading.active_count()
+    assert [slot.join(t) for t in tickets[1:]] == list(range(1, 21))
+    assert threading.active_count() == threads  # 20 runs waiting, not one thread among them
+    with pytest.raises(ValueError, match=r"The training line is full \(20 runs waiting, each at most 5 minutes\)"):
+        slot.join(threading.Event())
+    started = []
+    for _ in range(3):
+        holder = next(t for t in tickets if slot.holds(t))
+        assert slot.begin(holder)
+        started.append(tickets.index(holder))
+        run = TrainingRun(pixelar.build_model("v1", hidden=8), dataset, config, holder)
+        run_to_the_end(run)
+        assert run.result.steps == 5
+        slot.leave(holder)
+        for t in reversed(tickets):  # every waiting page asks, the last in line first
+            slot.poll(t)
+    assert started == [0, 1, 2] and slot.holds(tickets[3]) and slot.waiting() == 18
 
 
 def test_a_run_past_the_cap_stops_and_keeps_what_it_trained():

@@ -89,6 +89,13 @@ def test_bad_arguments_give_one_clear_line_and_write_nothing(checkpoint, tmp_pat
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_batch_beyond_the_models_memory_budget_is_refused(tmp_path):
+    run = cli("train", "--model", "v4", "--batch-size", "8192", "--out", str(tmp_path / "x.safetensors"))
+    assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1, run.stderr
+    assert "batch size must be at most 60 images for this v4" in run.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_missing_and_corrupt_checkpoints_are_refused(tmp_path):
     (tmp_path / "bad.safetensors").write_bytes(b"\x00" * 64)
     for name in ("none.safetensors", "bad.safetensors"):

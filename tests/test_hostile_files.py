@@ -1,13 +1,14 @@
 """Crafted and damaged checkpoints: each one loads the identical model or raises CheckpointError, and never
 costs more memory than the real model."""
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, Phase, example, given, settings, strategies as st
 from safetensors.torch import save_file
 
 import pixelar
@@ -199,3 +200,83 @@ def test_the_classifier_loader_is_as_strict(tmp_path):
     path.write_bytes(join(header, body))
     with pytest.raises(CheckpointError, match="judge.safetensors"):
         load_classifier(path)
+
+
+def test_a_legal_config_whose_sampling_needs_gigabytes_is_refused(good, tmp_path):
+    """Issue 15: hidden 3000, token dims 1, context 784, K 256 passes every field's limit, but its fc1 table is
+    784 x 257 x 3000 floats (2.4 GB, built twice): refused in one line, before anything is allocated."""
+    config = {"hidden": 3000, "token_dim": 1, "context": 784, "k": 256}
+    path = tmp_path / "table.safetensors"
+    path.write_bytes(with_info(good[0], lambda info: {**info, "config": {**info["config"], **config}}))
+    with pytest.raises(CheckpointError, match=r"table\.safetensors.*needs 5,850 MiB of working memory.*fc1 table") as error:
+        load_checkpoint(path)
+    assert "\n" not in str(error.value)
+    with pytest.raises(ValueError, match="working memory"):
+        pixelar.build_model("v3", **config)
+
+
+SAMPLE_PEAK = """
+import resource, sys
+import pixelar
+pixelar.sample(pixelar.load_checkpoint(sys.argv[1]), 1, seed=0)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+"""
+PEAK_MULTIPLE = 2.5  # no accepted file may take more than this times the shipped V3's peak to load and sample one image
+SHRINK = {"v1": ("hidden", "context", "k"), "v3": ("hidden", "context", "k"), "v4": ("channels", "layers", "dilation_cycle")}
+
+
+def sample_peak_mib(path: Path) -> int:
+    run = subprocess.run([sys.executable, "-c", SAMPLE_PEAK, str(path)], capture_output=True, text=True, cwd=ROOT, timeout=300,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert run.returncode == 0, run.stderr[-500:]
+    return int(run.stdout)
+
+
+@pytest.fixture(scope="module")
+def shipped_v3_peak() -> int:
+    return sample_peak_mib(ROOT / "checkpoints" / "v3.safetensors")
+
+
+def accepted(name: str, config: dict) -> bool:
+    """Whether a checkpoint of this config loads: buildable, and within the parameter cap."""
+    try:
+        with torch.device("meta"):
+            model = pixelar.MODELS[name](pixelar.models.CONFIGS[name](**config))
+    except ValueError:
+        return False
+    return pixelar.count_parameters(model) <= pixelar.checkpoints.MAX_PARAMETERS
+
+
+@st.composite
+def large_legal_configs(draw):
+    """A config drawn big within the fields' limits, then halved field by field until the loader takes it. Widths stay
+    small enough to sample in seconds: the memory at stake is the fc1 table and V4's caches, not the weights."""
+    name = draw(st.sampled_from(sorted(SHRINK)))
+    if name == "v4":
+        config = {"channels": draw(st.integers(1, 32)), "layers": draw(st.integers(1, 16)),
+                  "dilation_cycle": draw(st.integers(1, 8)), "k": draw(st.integers(2, 256))}
+    else:
+        config = {"hidden": draw(st.integers(1, 512)), "context": draw(st.integers(1, 784)), "k": draw(st.integers(2, 256))}
+        if name == "v3":
+            config["token_dim"] = draw(st.integers(1, 4))
+    turn = 0
+    while not accepted(name, config):
+        field = SHRINK[name][turn % 3]
+        config[field] = max(2 if field == "k" else 1, config[field] // 2)
+        turn += 1
+    return name, config
+
+
+@pytest.mark.slow
+@settings(max_examples=3, deadline=None, phases=[Phase.explicit, Phase.generate],  # a subprocess each: no shrinking
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(large_legal_configs())
+@example(("v3", {"hidden": 3000, "token_dim": 1, "context": 784, "k": 256}))  # issue 15: 5.3 GB before the cap
+def test_no_accepted_file_takes_a_multiple_of_the_shipped_v3s_memory(shipped_v3_peak, tmp_path, drawn):
+    name, config = drawn
+    if not accepted(name, config):
+        return  # the listed example: refused now, so it cannot be loaded at all
+    path = save_checkpoint(pixelar.models.seeded(pixelar.MODELS[name], pixelar.models.CONFIGS[name](**config), 0),
+                           tmp_path / f"{name}.safetensors", dataset="mnist-5k")
+    peak = sample_peak_mib(path)
+    assert peak <= PEAK_MULTIPLE * shipped_v3_peak, f"{name} {config}: {peak} MiB, the shipped V3 {shipped_v3_peak} MiB"

@@ -80,6 +80,14 @@ def test_bad_settings_are_refused_before_any_work(mnist5k, overrides, match):
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
 
 
+def test_a_batch_beyond_the_models_memory_budget_is_refused_before_any_work():
+    """V4 takes 50 MB an image in training (benchmarks/train_memory.py): 61 images overrun the 3 GB budget."""
+    with pytest.raises(ValueError, match="batch size must be at most 60 images for this v4"):
+        train(build_model("v4"), None, TrainConfig(batch_size=61))
+    with pytest.raises(ValueError, match=r"batch size must be at most 21,802 \(image, pixel\) pairs for this v3"):
+        train(build_model("v3", hidden=4096), None, TrainConfig(batch_size=30_000))
+
+
 def test_a_checkpoint_retrains_to_identical_weights_from_its_own_metadata(mnist5k, tmp_path):
     """The seed covers everything: initial weights, batches and dropout; the global random state is not used."""
     config = TrainConfig(steps=15, batch_size=64, eval_every=0, eval_images=4, seed=11, lr_schedule="cosine")
