@@ -2,6 +2,7 @@
 within a range, else a ValueError that names the input and its range. Nothing is truncated or clamped."""
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -13,10 +14,19 @@ def whole_number(value, name: str, low: int, high: int) -> int:
     if isinstance(value, (np.ndarray, torch.Tensor)) and value.ndim == 0:
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
-    if not (float(value) == float(value) and float(value).is_integer() and low <= value <= high):
-        raise ValueError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
+        raise ValueError(f"{name} must be a whole number from {low} to {high}, got {_shown(value)}")
+    whole = isinstance(value, numbers.Integral) or math.isfinite(value) and float(value).is_integer()
+    if not (whole and low <= value <= high):  # an int is compared as it is: 10**400 has no float
+        raise ValueError(f"{name} must be a whole number from {low} to {high}, got {_shown(value)}")
     return int(value)
+
+
+def _shown(value, limit: int = 40) -> str:
+    """``repr(value)`` cut to ``limit`` characters: a 400-digit number is not echoed whole."""
+    if isinstance(value, int) and abs(value) >= 10**limit:  # repr of a huge int is slow, and capped by Python
+        return f"a number of more than {limit} digits"
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def whole_numbers(values, name: str, low: int, high: int) -> np.ndarray:
