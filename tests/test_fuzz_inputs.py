@@ -60,7 +60,8 @@ def test_evaluate_gives_a_number_or_a_value_error(v3, mnist5k, max_images, preci
     assert math.isfinite(nll) and nll > 0
 
 
-option_values = st.one_of(st.integers(-5, 40).map(str), st.floats(-2, 3).map(str), st.sampled_from(["", "x", "nan", "inf", "1e9", "-0"]))
+option_values = st.one_of(st.integers(-5, 40).map(str), st.floats(-2, 3).map(str),
+                          st.sampled_from(["", "x", "nan", "inf", "1e9", "-0", "1" * 401, "1e400"]))
 sample_options = ["--n", "--digit", "--temperature", "--seed", "--top-k", "--top-p", "--scale", "--columns", "--precision"]
 
 
@@ -159,3 +160,29 @@ def test_every_event_of_the_app_answers_hostile_values_with_a_message(app):
             check_event(app, block_fn, inputs, data.draw(app_values), state)
 
     mixed()
+
+
+NUMBER_OPTIONS = {
+    "train": ["--steps", "--batch-size", "--minutes", "--lr", "--weight-decay", "--k", "--hidden", "--context", "--dropout",
+              "--channels", "--layers", "--seed", "--eval-every", "--eval-images", "--final-eval-images", "--save-every"],
+    "sample": sample_options[:-1],  # all but --precision, a choice
+    "evaluate": ["--images", "--per-class", "--seed"],
+    "classifier": ["--epochs", "--seed"],
+}
+REQUIRED = {"train": ["--out", "x.safetensors"], "sample": ["--checkpoint", "x.safetensors"],
+            "evaluate": ["--checkpoint", "x.safetensors"], "classifier": ["--out", "x.safetensors"]}
+
+
+@pytest.mark.parametrize("value", ["1" * 401, "-" + "9" * 401, "1.5", "nan", "abc", "1e400"])
+def test_every_number_option_refuses_a_bad_value_in_one_line_naming_it(capsys, value):
+    """A 401-digit integer, a fraction or a word in any number option: exit status 2 and one line naming the option,
+    before anything is loaded (issue 15, point 9)."""
+    for command, options in NUMBER_OPTIONS.items():
+        for option in options:
+            if value == "1.5" and option in ("--minutes", "--lr", "--weight-decay", "--dropout", "--temperature", "--top-p"):
+                continue  # a fraction is a fine real number
+            with pytest.raises(SystemExit) as exit:
+                main([command, *REQUIRED[command], f"{option}={value}"])
+            err = capsys.readouterr().err
+            assert exit.value.code == 2 and len(err.strip().splitlines()) == 1 and option in err, (command, option, err)
+            assert len(err) < 300, err
