@@ -113,8 +113,9 @@ def step_sample_event(url: str) -> tuple[int, int]:
     return fn["id"], button
 
 
-def press_sample(url: str, fn_index: int, trigger: int, session: str, seed: int) -> None:
-    """One press of Sample in one session, as the page makes it: join the queue, read the stream to the end."""
+def press_sample(url: str, fn_index: int, trigger: int, session: str, seed: int) -> list:
+    """One press of Sample in one session, as the page makes it: join the queue, read the stream to the end; the
+    event's outputs."""
     data = [None, "v3", 3, 1.0, 0, 1, seed, False]  # session state, model, digit, temperature, top-k, top-p, seed, new
     with httpx.Client(base_url=url + "gradio_api/", timeout=300) as http:
         http.post("queue/join", json={"data": data, "fn_index": fn_index, "trigger_id": trigger,
@@ -126,7 +127,7 @@ def press_sample(url: str, fn_index: int, trigger: int, session: str, seed: int)
                     if message.get("msg") == "process_completed":
                         if not message.get("success"):
                             raise RuntimeError(f"Sample failed: {message.get('output')}")
-                        return
+                        return message["output"]["data"]
     raise RuntimeError("the stream ended without an answer")
 
 
