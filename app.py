@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 from pathlib import Path
 
 # One compute thread per request. The app serves several users and a training run at once on a few cores;
@@ -24,12 +25,15 @@ from demo.data import DataSets
 from demo.draw_tab import build_draw_tab
 from demo.explore_tab import build_explore_tab
 from demo.generate_tab import build_generate_tab
-from demo.models import Shelf, close_workspace
+from demo.models import Shelf, close_workspace, remove_session_folders
 from demo.step_tab import build_step_tab
 from demo.train_tab import build_train_tab
 from demo.training import DEFAULT_MAX_TRAIN_MINUTES, TrainingSlot
+from pixelar.checkpoints import MAX_HEADER_BYTES, MAX_PARAMETERS
 
 HERE = Path(__file__).resolve().parent
+# An upload larger than the largest checkpoint the app accepts (50M float32 weights and a 1 MB header) is refused.
+MAX_UPLOAD_BYTES = MAX_PARAMETERS * 4 + MAX_HEADER_BYTES + 8
 HEADER = ("**pixelar** (after *Generating Pixels One by One*): small models draw digits one pixel at a time, each "
           "one of 16 grey levels, from the pixels before it (V1–V3: the 28 just before; V4: all).")
 CSS = """
@@ -103,8 +107,12 @@ def main() -> None:
     app.queue(default_concurrency_limit=2)
     # Sampling handlers mostly wait for the batcher (demo/serving.py): enough threads that a class's requests can
     # all be waiting, and so merged, at once.
-    app.launch(server_name=args.host, server_port=args.port, css=CSS, theme=gr.themes.Default(text_size="lg"),
-               show_error=False, max_threads=100)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # a stop from outside shuts down as Ctrl-C does
+    try:
+        app.launch(server_name=args.host, server_port=args.port, css=CSS, theme=gr.themes.Default(text_size="lg"),
+                   show_error=False, max_threads=100, max_file_size=MAX_UPLOAD_BYTES)
+    finally:
+        remove_session_folders()
 
 
 if __name__ == "__main__":

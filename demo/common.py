@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import gradio as gr
 
 import pixelar
-from pixelar.inputs import whole_number
+from pixelar.inputs import number, shown, whole_number
 
 from .models import Shelf, Workspace
 from .text import as_html
@@ -79,14 +79,14 @@ def _number(value, field: str, allowed: str):
     if value is None or value == "":
         raise ValueError(f"{field} must be {allowed}; the box is empty")
     if isinstance(value, bool):
-        raise ValueError(f"{field} must be {allowed}, got {value!r}")
+        raise ValueError(f"{field} must be {allowed}, got {shown(value)}")
     try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{field} must be {allowed}, got {value!r}") from None
-    if not math.isfinite(number):
-        raise ValueError(f"{field} must be {allowed}, got {value!r}")
-    return number
+        x = float(value)
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int of 400 digits
+        raise ValueError(f"{field} must be {allowed}, got {shown(value)}") from None
+    if not math.isfinite(x):
+        raise ValueError(f"{field} must be {allowed}, got {shown(value)}")
+    return x
 
 
 def check_whole(value, field: str, low: int, high: int) -> int:
@@ -103,7 +103,7 @@ def check_temperature(temperature) -> float:
     allowed = f"a number from {low:g} to {high:g}"
     t = _number(temperature, "Temperature", allowed)
     if not low <= t <= high:
-        raise ValueError(f"Temperature must be {allowed}, got {temperature!r}")
+        raise ValueError(f"Temperature must be {allowed}, got {shown(temperature)}")
     return t
 
 
@@ -124,11 +124,11 @@ def check_top_k(top_k, k: int = 16) -> int | None:
     if top_k is None or top_k == "" or top_k == 0:
         return None
     if isinstance(top_k, str):
-        raise ValueError(f"Top-k must be 0 (off) or a whole number from 1 to {k}, got {top_k!r}")
+        raise ValueError(f"Top-k must be 0 (off) or a whole number from 1 to {k}, got {shown(top_k)}")
     try:
         return check_whole(top_k, "Top-k", 1, k)
     except ValueError:
-        raise ValueError(f"Top-k must be 0 (off) or a whole number from 1 to {k}, got {top_k!r}") from None
+        raise ValueError(f"Top-k must be 0 (off) or a whole number from 1 to {k}, got {shown(top_k)}") from None
 
 
 def check_top_p(top_p) -> float | None:
@@ -137,8 +137,22 @@ def check_top_p(top_p) -> float | None:
         return None
     p = _number(top_p, "Top-p", "a number above 0 and at most 1 (1: off)")
     if not 0 < p <= 1:
-        raise ValueError(f"Top-p must be a number above 0 and at most 1 (1: off), got {top_p!r}")
+        raise ValueError(f"Top-p must be a number above 0 and at most 1 (1: off), got {shown(top_p)}")
     return None if p == 1 else p
+
+
+def check_learning_rate(value) -> float:
+    """A learning rate above 0 and at most 1."""
+    if value is None or value == "":
+        raise ValueError("Learning rate must be a number above 0 and at most 1; the box is empty")
+    return number(value, "Learning rate", 0, 1, above_low=True)
+
+
+def check_choice(value, field: str, choices) -> str:
+    """One of ``choices`` (strings), or a ValueError naming the field and the choices."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{field} must be one of {', '.join(choices)}, got {shown(value)}")
+    return value
 
 
 def check_class(model: pixelar.models.PixelMLP, digit, names: list[str]) -> int | None:

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 import threading
 from pathlib import Path
+
+from gradio.utils import get_upload_folder
 
 import pixelar
 from pixelar.data import DIGITS
@@ -26,6 +29,17 @@ def model_title(name: str) -> str:
     return f"{name.upper()} ({pixelar.MODELS[name].description})"
 
 
+def sessions_root() -> Path:
+    """This server's folder of session folders, inside Gradio's cache: Gradio serves a file there from where it was
+    written, and copies any other file it offers for download into its cache (a checkpoint would be written twice)."""
+    return Path(get_upload_folder()) / f"pixelar-sessions-{os.getpid()}"
+
+
+def remove_session_folders() -> None:
+    """Delete every session's files (at shutdown; a session's own go when its state expires)."""
+    shutil.rmtree(sessions_root(), ignore_errors=True)
+
+
 class Workspace:
     """What one browser session owns: models trained in it (oldest first), its files, its training switch.
 
@@ -40,9 +54,10 @@ class Workspace:
 
     @property
     def folder(self) -> Path:
-        """A private temp folder for this session's downloads (GIFs, checkpoints)."""
+        """A private temp folder for this session's downloads (GIFs, checkpoints), under ``sessions_root``."""
         if self._folder is None:
-            self._folder = Path(tempfile.mkdtemp(prefix="pixelar-session-"))
+            sessions_root().mkdir(parents=True, exist_ok=True)
+            self._folder = Path(tempfile.mkdtemp(prefix="session-", dir=sessions_root()))
         return self._folder
 
     def add(self, model: PixelMLP) -> str:

@@ -13,7 +13,8 @@ training never stops), because two busy threads in one process slowed a class's 
 digits).
 
 The step player's "where it looked" maps (``influence``) are one forward and backward pass over one image
-(~35-40 ms): they run on the asking request's thread, one at a time, not through the batcher.
+(~35-40 ms): they run on the asking request's thread, one at a time after any sampling run in progress, and at
+most ``INFLUENCE_LINE`` wait (their server function bypasses the queue; more are refused at once).
 """
 from __future__ import annotations
 
@@ -153,11 +154,26 @@ def sample_each(model, asks: list[dict]) -> list[pixelar.Trace]:
     return [BATCHER.wait(job) for job in jobs]
 
 
+INFLUENCE_LINE = 4  # "where it looked" asks computing or waiting at once; more are told the server is busy
+YIELD_SECONDS = 2.0  # the longest a map waits for a sampling run in progress: samples go first
+_influence_line = threading.BoundedSemaphore(INFLUENCE_LINE)
 _influence_lock = threading.Lock()
 
 
+class Busy(Exception):
+    """Too many maps asked for at once: the ask is refused at once, holding no server thread."""
+
+
 def influence(model, tokens, label: int, step: int) -> np.ndarray:
-    """``pixelar.influence(model, tokens, label, step)``: at most one at a time in the app, on one torch thread."""
-    with _influence_lock:
-        torch.set_num_threads(1)
-        return pixelar.influence(model, tokens, label, step)
+    """``pixelar.influence(model, tokens, label, step)``: one at a time, after the sampling run in progress, on one
+    torch thread; ``Busy`` when ``INFLUENCE_LINE`` asks are already in line (a page that asks 120 times at once
+    cannot hold the server's threads, so it cannot slow anyone's samples)."""
+    if not _influence_line.acquire(blocking=False):
+        raise Busy("The server is busy: pause again in a moment to see where it looked.")
+    try:
+        with _influence_lock:
+            BATCHER.idle.wait(YIELD_SECONDS)
+            torch.set_num_threads(1)
+            return pixelar.influence(model, tokens, label, step)
+    finally:
+        _influence_line.release()

@@ -121,10 +121,12 @@ def build_step_tab(shelf: Shelf, session: gr.State) -> BuiltTab:
         )
 
         @friendly
-        def on_what_if(drawn: Generation | None, workspace: Workspace | None, click: gr.SelectData):
+        def on_what_if(drawn: Generation | None, workspace: Workspace | None, click: gr.EventData):
             if drawn is None:
                 raise ValueError("Press Sample first: a what-if changes one pixel of a sampled image.")
-            at, token = click.index, click.value
+            # the player's {index: step, value: bin}; not gr.SelectData, which fails inside Gradio on other data
+            chosen = click._data if isinstance(click._data, dict) else {}
+            at, token = chosen.get("index"), chosen.get("value")
             if not isinstance(at, int) or not 0 <= at < N_PIXELS or not isinstance(token, int) or not 0 <= token < drawn.trace.k:
                 raise ValueError(f"a what-if needs a step from 0 to {N_PIXELS - 1} and a bin from 0 to {drawn.trace.k - 1}")
             trace, settings = drawn.trace, drawn.settings

@@ -15,7 +15,7 @@ from pixelar import render
 from pixelar.checkpoints import run_metadata
 
 from . import pictures, serving
-from .common import BuiltTab, check_whole, friendly
+from .common import BuiltTab, check_choice, check_learning_rate, check_whole, friendly
 from .data import DATASET_CHOICES, DataSets
 from .models import MODEL_ORDER, Workspace
 from .tour import guided_tour
@@ -120,7 +120,7 @@ def build_train_tab(data_sets: DataSets, session: gr.State, slot: TrainingSlot |
                 context = gr.Radio(list(CONTEXTS), value=28, label="Context length: previous pixels seen (the seed's: 28)",
                                    elem_id="train-context")
                 with gr.Row():
-                    k_bins = gr.Number(16, label=f"K bins ({K_RANGE[0]}–{K_RANGE[1]})", precision=0, elem_id="train-k",
+                    k_bins = gr.Number(16, label=f"K bins ({K_RANGE[0]}–{K_RANGE[1]})", elem_id="train-k",
                                        scale=1, min_width=100)
                     dataset = gr.Dropdown(DATASET_CHOICES, value="mnist-5k", label="Data set", scale=2)
                 budget = gr.Radio(budget_choices("v3", None), value="quick", label="Budget (times measured on this server)")
@@ -157,15 +157,18 @@ def build_train_tab(data_sets: DataSets, session: gr.State, slot: TrainingSlot |
         for update in describe_budget(kind, steps, batch_size, context, k):
             yield (*update, data)
 
+    @friendly
     def on_kind(kind):
         """A new model kind starts from its own presets (V4 counts whole images) and learning rate."""
-        quick = budgets(kind)["quick"]
+        quick = budgets(check_choice(kind, "Model", MODEL_ORDER))["quick"]
         return (gr.Radio(budget_choices(kind, None), value="quick"), quick.steps,
                 gr.Number(quick.batch_size, label=batch_label(kind), info=batch_info(kind)), pixelar.MODELS[kind].learning_rate,
                 gr.Radio(visible=unit(kind) == "pixels"))
 
+    @friendly
     def on_budget(kind, key):
-        preset = budgets(kind)[key]
+        presets = budgets(check_choice(kind, "Model", MODEL_ORDER))
+        preset = presets[check_choice(key, "Budget", list(presets))]
         return preset.steps, preset.batch_size
 
     @friendly
@@ -203,9 +206,7 @@ def build_train_tab(data_sets: DataSets, session: gr.State, slot: TrainingSlot |
         """Check the inputs and take the free slot or a place in line; returns at once (a waiting run holds no worker)."""
         steps, batch_size = check_whole(steps, "Steps", 1, MAX_STEPS), check_whole(batch_size, "Batch size", 1, MAX_BATCH)
         shape = Shape.check(kind, context, k)
-        if learning_rate is None or learning_rate == "" or not 0 < float(learning_rate) <= 1:
-            raise ValueError(f"Learning rate must be a number above 0 and at most 1, got {learning_rate!r}")
-        plan = Plan.check(kind, dataset, steps, batch_size, float(learning_rate), shape)
+        plan = Plan.check(kind, dataset, steps, batch_size, check_learning_rate(learning_rate), shape)
         if throughput.expected_seconds(plan) > LONG_RUN_SECONDS and not confirmed:
             raise gr.Error("This run would take over 30 minutes: tick the confirmation box under the budget.", print_exception=False)
         workspace = workspace or Workspace()

@@ -107,6 +107,8 @@ def where_it_looked(ask) -> dict:
     began = time.perf_counter()
     try:
         values = serving.influence(looking.model, looking.tokens[panel], looking.label, step).reshape(N_PIXELS)
+    except serving.Busy as error:
+        return {"error": str(error)}
     except Exception as error:  # a bug, not bad input: logged, and the page still gets a sentence
         log.exception("where it looked failed")
         return {"error": f"Could not compute where it looked ({type(error).__name__})."}

@@ -12,9 +12,9 @@ import numpy as np
 from . import checkpoints, data, fidelity, models, reading, render
 from .device import PRECISIONS, TRAINING_PRECISIONS, pick_device
 from .evaluation import evaluate
-from .inputs import whole_number
+from .inputs import number, whole_number
 from .memory import check_batch_size
-from .sampling import sample
+from .sampling import MAX_SAMPLES, SEED_MAX, sample
 from .training import LR_SCHEDULES, TrainConfig, TrainEvent, train
 
 
@@ -23,6 +23,33 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def whole(name: str, low: int, high: int):
+    """An argparse type: a whole number from ``low`` to ``high``; anything else is one line naming the option."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:  # "1.5", "x", or more digits than Python reads
+            value = text
+        try:
+            return whole_number(value, name, low, high)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+    return parse
+
+
+def real(name: str, low: float, high: float, above_low: bool = False):
+    """An argparse type: a number from ``low`` (or above it) to ``high``; "nan", "inf" and "x" are one line."""
+    def parse(text: str) -> float:
+        try:
+            return number(text, name, low, high, above_low=above_low)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+    return parse
+
+
+TRAIN_SEED, SAMPLE_SEED = whole("seed", 0, 2**63 - 1), whole("seed", 0, SEED_MAX)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,45 +75,45 @@ def build_parser() -> Parser:
     p.add_argument("--data-root", default=str(data.DEFAULT_ROOT), help="where downloaded data sets live (default data/)")
     p.add_argument("--out", required=True, help="checkpoint file to write (.safetensors)")
     g = p.add_argument_group("budget")
-    g.add_argument("--steps", type=int, default=2000, help="optimiser steps (default 2000)")
-    g.add_argument("--batch-size", type=int, default=None,
+    g.add_argument("--steps", type=whole("steps", 1, 10**9), default=2000, help="optimiser steps (default 2000)")
+    g.add_argument("--batch-size", type=whole("batch size", 1, 65536), default=None,
                    help="(image, pixel) pairs per step for v1-v3 (default 512, the seed's); whole images for v4 (default 32); "
                         "at most what fits a 3 GB training budget (v4: 60 images)")
-    g.add_argument("--minutes", type=float, default=None, help="also stop after this many minutes; the schedule follows the time used (default: no limit)")
-    g.add_argument("--lr", type=float, default=None, help="learning rate (default: the seed's, 1e-3)")
-    g.add_argument("--weight-decay", type=float, default=None, help="AdamW weight decay (default: the seed's for the model)")
+    g.add_argument("--minutes", type=real("minutes", 0, 10**6, above_low=True), default=None, help="also stop after this many minutes; the schedule follows the time used (default: no limit)")
+    g.add_argument("--lr", type=real("learning rate", 0, 1, above_low=True), default=None, help="learning rate (default: the seed's, 1e-3)")
+    g.add_argument("--weight-decay", type=real("weight decay", 0, 10**6), default=None, help="AdamW weight decay (default: the seed's for the model)")
     g.add_argument("--schedule", choices=LR_SCHEDULES, default="constant", help="learning-rate schedule (default constant, the seed's)")
     g = p.add_argument_group("model shape (defaults: the model's own)")
-    g.add_argument("--k", type=int, default=None, help="intensity bins, 2..256 (default 16)")
-    g.add_argument("--hidden", type=int, default=None, help="v1-v3: hidden width (default 1024)")
-    g.add_argument("--context", type=int, default=None, help="v1-v3: previous pixels seen (default 28)")
-    g.add_argument("--dropout", type=float, default=None, help="dropout (default 0.25 for v1-v3, 0.1 for v4)")
-    g.add_argument("--channels", type=int, default=None, help="v4: width of its two stacks (default 64)")
-    g.add_argument("--layers", type=int, default=None, help="v4: gated blocks (default 10)")
+    g.add_argument("--k", type=whole("K (intensity bins)", 2, 256), default=None, help="intensity bins, 2..256 (default 16)")
+    g.add_argument("--hidden", type=whole("hidden width", 1, 10**9), default=None, help="v1-v3: hidden width (default 1024)")
+    g.add_argument("--context", type=whole("context length", 1, 10**9), default=None, help="v1-v3: previous pixels seen (default 28)")
+    g.add_argument("--dropout", type=real("dropout", 0, 1), default=None, help="dropout (default 0.25 for v1-v3, 0.1 for v4)")
+    g.add_argument("--channels", type=whole("channels", 1, 10**9), default=None, help="v4: width of its two stacks (default 64)")
+    g.add_argument("--layers", type=whole("layers", 1, 10**9), default=None, help="v4: gated blocks (default 10)")
     g = p.add_argument_group("run")
     g.add_argument("--device", default="auto", help="auto (CUDA, MPS, else CPU), cpu, cuda, mps")
     g.add_argument("--precision", choices=TRAINING_PRECISIONS, default="auto", help="auto (bf16 autocast where native), fp32, bf16 (default auto)")
-    g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    g.add_argument("--eval-every", type=int, default=500, help="steps between held-out checks (default 500)")
-    g.add_argument("--eval-images", type=int, default=50, help="held-out images per check (default 50)")
-    g.add_argument("--final-eval-images", type=int, default=None, help="held-out images for the NLL stored in the checkpoint, spread over the classes (default all)")
-    g.add_argument("--save-every", type=int, default=0, help="also save the checkpoint at every held-out check that is a multiple of this many steps (default 0: only at the end)")
+    g.add_argument("--seed", type=TRAIN_SEED, default=0, help="random seed (default 0)")
+    g.add_argument("--eval-every", type=whole("steps between checks", 0, 10**9), default=500, help="steps between held-out checks (default 500)")
+    g.add_argument("--eval-images", type=whole("images per check", 1, 10**9), default=50, help="held-out images per check (default 50)")
+    g.add_argument("--final-eval-images", type=whole("final held-out images", 1, 10**9), default=None, help="held-out images for the NLL stored in the checkpoint, spread over the classes (default all)")
+    g.add_argument("--save-every", type=whole("steps between saves", 0, 10**9), default=0, help="also save the checkpoint at every held-out check that is a multiple of this many steps (default 0: only at the end)")
     p.set_defaults(run=cmd_train)
 
     p = sub.add_parser("sample", help="generate images from a checkpoint")
     p.add_argument("--checkpoint", required=True, help="checkpoint file")
-    p.add_argument("--n", type=int, default=16, help="number of images (default 16)")
-    p.add_argument("--digit", type=int, default=None, help="class to generate, 0-9 (class-conditional models; default: cycle)")
-    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature, > 0 (default 1.0)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--n", type=whole("number of samples", 1, MAX_SAMPLES), default=16, help="number of images (default 16)")
+    p.add_argument("--digit", type=whole("digit", 0, 2**31 - 1), default=None, help="class to generate, 0-9 (class-conditional models; default: cycle)")
+    p.add_argument("--temperature", type=real("temperature", 0, 10**6, above_low=True), default=1.0, help="sampling temperature, > 0 (default 1.0)")
+    p.add_argument("--seed", type=SAMPLE_SEED, default=0, help="random seed (default 0)")
     p.add_argument("--out", default="samples.png", help="grid picture to write (default samples.png)")
-    p.add_argument("--columns", type=int, default=None, help="grid columns (default: square)")
-    p.add_argument("--scale", type=int, default=4, help="screen pixels per image pixel (default 4)")
+    p.add_argument("--columns", type=whole("columns", 1, MAX_SAMPLES), default=None, help="grid columns (default: square)")
+    p.add_argument("--scale", type=whole("scale", 1, 64), default=4, help="screen pixels per image pixel (default 4)")
     p.add_argument("--gif", default=None, help="also write an animated GIF of the first image being drawn")
     p.add_argument("--npy", default=None, help="also write the tokens (n, 784) as a .npy file")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
-    p.add_argument("--top-k", type=int, default=None, help="keep only the k most probable bins at each step (default: all)")
-    p.add_argument("--top-p", type=float, default=None, help="keep the most probable bins up to this total probability, 0-1 (default: all)")
+    p.add_argument("--top-k", type=whole("top-k", 1, 256), default=None, help="keep only the k most probable bins at each step (default: all)")
+    p.add_argument("--top-p", type=real("top-p", 0, 1, above_low=True), default=None, help="keep the most probable bins up to this total probability, 0-1 (default: all)")
     p.add_argument("--precision", choices=PRECISIONS, default="auto", help="matmul precision: auto (the fastest accurate path here, timed once), fp32, bf16, int8 (v1-v3 on a CPU) (default auto)")
     p.set_defaults(run=cmd_sample)
 
@@ -94,12 +121,12 @@ def build_parser() -> Parser:
     p.add_argument("--checkpoint", required=True, help="checkpoint file")
     p.add_argument("--dataset", choices=data.DATASET_NAMES, default=None, help="data set (default: the one it was trained on)")
     p.add_argument("--data-root", default=str(data.DEFAULT_ROOT), help="where downloaded data sets live (default data/)")
-    p.add_argument("--images", type=int, default=None, help="evaluate on N held-out images spread over the classes (default all)")
+    p.add_argument("--images", type=whole("images", 1, 10**9), default=None, help="evaluate on N held-out images spread over the classes (default all)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
     g = p.add_argument_group("class fidelity (class-conditional models)")
     g.add_argument("--classifier", default=None, help="judge to use (default checkpoints/classifier-<dataset>.safetensors; trained on the spot if missing)")
-    g.add_argument("--per-class", type=int, default=50, help="samples per class and temperature (default 50; 0 skips fidelity)")
-    g.add_argument("--seed", type=int, default=0, help="sampling seed for the fidelity check (default 0)")
+    g.add_argument("--per-class", type=whole("samples per class", 0, 10**6), default=50, help="samples per class and temperature (default 50; 0 skips fidelity)")
+    g.add_argument("--seed", type=SAMPLE_SEED, default=0, help="sampling seed for the fidelity check (default 0)")
     p.add_argument("--precision", choices=PRECISIONS, default="fp32", help="matmul precision for NLL and sampling: fp32 (default, exact), bf16, int8 (v1-v3 on a CPU), auto")
     p.set_defaults(run=cmd_evaluate)
 
@@ -107,7 +134,7 @@ def build_parser() -> Parser:
     p.add_argument("--checkpoint", required=True, help="checkpoint file of a class-conditional model (v3, v4, ...)")
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--image", default=None, help="a picture of one digit (PNG, JPEG, ...): made into an MNIST digit, then read")
-    g.add_argument("--held-out", type=int, default=None, metavar="N",
+    g.add_argument("--held-out", type=whole("held-out images", 1, 10**6), default=None, metavar="N",
                    help="read N held-out images spread over the classes and print the accuracy")
     p.add_argument("--dataset", choices=data.DATASET_NAMES, default=None, help="data set for --held-out (default: the one it was trained on)")
     p.add_argument("--data-root", default=str(data.DEFAULT_ROOT), help="where downloaded data sets live (default data/)")
@@ -116,8 +143,8 @@ def build_parser() -> Parser:
     p = sub.add_parser("classifier", help="train the small classifier that judges class fidelity")
     p.add_argument("--dataset", choices=data.DATASET_NAMES, default="mnist-5k", help="data set (default mnist-5k)")
     p.add_argument("--data-root", default=str(data.DEFAULT_ROOT), help="where downloaded data sets live (default data/)")
-    p.add_argument("--epochs", type=int, default=12, help="passes over the training split (default 12)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--epochs", type=whole("epochs", 1, 10**6), default=12, help="passes over the training split (default 12)")
+    p.add_argument("--seed", type=TRAIN_SEED, default=0, help="random seed (default 0)")
     p.add_argument("--out", required=True, help="file to write (.safetensors)")
     p.set_defaults(run=cmd_classifier)
     return parser
@@ -204,8 +231,6 @@ def cmd_sample(args) -> int:
         if target and Path(target).parent != Path("") and not Path(target).parent.is_dir():
             raise ValueError(f"--{option} {target}: folder {Path(target).parent} does not exist")
     model = checkpoints.load_checkpoint(args.checkpoint, pick_device(args.device))
-    if args.scale < 1 or args.scale > 64:
-        raise ValueError("--scale must be from 1 to 64")
     names = model.metadata.get("class_names") or list(data.DIGITS)
     if args.digit is not None and not model.conditional:
         print(f"note: {model.name} is not class-conditional; --digit is ignored", file=sys.stderr)
@@ -229,8 +254,6 @@ def cmd_evaluate(args) -> int:
     model = checkpoints.load_checkpoint(args.checkpoint, pick_device(args.device))
     name = args.dataset or model.metadata.get("dataset", "mnist-5k")
     dataset = data.load_dataset(name, args.data_root)
-    if args.images is not None and args.images < 1:
-        raise ValueError("--images must be at least 1")
     n = min(args.images or len(dataset.held_out), len(dataset.held_out))
     nll = evaluate(model, dataset, n, precision=args.precision)
     print(f"{model.name} on {name} held-out ({n} images, {args.precision}): {nll:.4f} bits per pixel")
@@ -269,8 +292,6 @@ def cmd_classify(args) -> int:
 
 
 def cmd_classifier(args) -> int:
-    if args.epochs < 1:
-        raise ValueError("--epochs must be at least 1")
     dataset = data.load_dataset(args.dataset, args.data_root)
     judge = fidelity.train_classifier(dataset, epochs=args.epochs, seed=args.seed)
     fidelity.save_classifier(judge, args.out)

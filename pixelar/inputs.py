@@ -1,8 +1,10 @@
-"""The one check for whole-number inputs (counts, seeds, labels, tokens, steps): integers or integral floats
-within a range, else a ValueError that names the input and its range. Nothing is truncated or clamped. And the one
+"""The checks for outside inputs, one per kind: whole numbers (counts, seeds, labels, tokens, steps: integers or
+integral floats) and real numbers (temperatures, rates), each within a range, else a ValueError that names the
+input and its range. Nothing is truncated or clamped; no input, however large, raises anything else. And the one
 cleaning of outside text (names in files and file names): invalid Unicode and invisible characters replaced."""
 from __future__ import annotations
 
+import math
 import numbers
 import unicodedata
 
@@ -15,10 +17,32 @@ def whole_number(value, name: str, low: int, high: int) -> int:
     if isinstance(value, (np.ndarray, torch.Tensor)) and value.ndim == 0:
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
-    if not (float(value) == float(value) and float(value).is_integer() and low <= value <= high):
-        raise ValueError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
+        raise ValueError(f"{name} must be a whole number from {low} to {high}, got {shown(value)}")
+    whole = isinstance(value, numbers.Integral) or math.isfinite(value) and float(value).is_integer()
+    if not (whole and low <= value <= high):  # an int is compared as it is: 10**400 has no float
+        raise ValueError(f"{name} must be a whole number from {low} to {high}, got {shown(value)}")
     return int(value)
+
+
+def shown(value, limit: int = 40) -> str:
+    """``repr(value)`` cut to ``limit`` characters: a 400-digit number is not echoed whole."""
+    if isinstance(value, int) and abs(value) >= 10**limit:  # repr of a huge int is slow, and capped by Python
+        return f"a number of more than {limit} digits"
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def number(value, name: str, low: float, high: float, *, above_low: bool = False) -> float:
+    """``value`` as a finite float from ``low`` (or above it, ``above_low``) to ``high``; "0.5" passes, "abc", None,
+    True, NaN and 10**400 do not."""
+    allowed = f"a number {'above' if above_low else 'from'} {low:g} {'and at most' if above_low else 'to'} {high:g}"
+    try:
+        x = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError, OverflowError):
+        x = math.nan
+    if not (math.isfinite(x) and (low < x if above_low else low <= x) and x <= high):
+        raise ValueError(f"{name} must be {allowed}, got {shown(value)}")
+    return x
 
 
 def whole_numbers(values, name: str, low: int, high: int) -> np.ndarray:

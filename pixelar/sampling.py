@@ -200,7 +200,7 @@ def sample_many(model, requests: Sequence[Request], precision: str = "auto", wor
     arrays = [x[:n].cpu().numpy() for x in (canvas, logits_all, probs, entropy, chosen, labels)]
     traces, start = [], 0
     for r in requests:
-        part = [a[start : start + r.n] for a in arrays]
+        part = [a[start : start + r.n].copy() for a in arrays]  # its own rows only: a kept trace holds no batch
         start += r.n
         traces.append(Trace(
             *part, temperature=r.temperature, seed=r.seed, k=model.k, context=model.config.context,

@@ -11,6 +11,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import httpx
 import pytest
 import torch
 
@@ -102,6 +103,32 @@ class AppServer:
             self.process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             self.process.kill()
+
+
+def step_sample_event(url: str) -> tuple[int, int]:
+    """The fn_index of Step through's Sample, and the button's id (the event's trigger), from the page's config."""
+    config = httpx.get(url + "config", timeout=30).json()
+    button = next(c["id"] for c in config["components"] if c.get("props", {}).get("elem_id") == "step-sample")
+    fn = next(d for d in config["dependencies"] if [button, "click"] in d["targets"])
+    return fn["id"], button
+
+
+def press_sample(url: str, fn_index: int, trigger: int, session: str, seed: int) -> list:
+    """One press of Sample in one session, as the page makes it: join the queue, read the stream to the end; the
+    event's outputs."""
+    data = [None, "v3", 3, 1.0, 0, 1, seed, False]  # session state, model, digit, temperature, top-k, top-p, seed, new
+    with httpx.Client(base_url=url + "gradio_api/", timeout=300) as http:
+        http.post("queue/join", json={"data": data, "fn_index": fn_index, "trigger_id": trigger,
+                                      "session_hash": session, "event_data": None}).raise_for_status()
+        with http.stream("GET", "queue/data", params={"session_hash": session}) as stream:
+            for line in stream.iter_lines():
+                if line.startswith("data:"):
+                    message = json.loads(line[5:])
+                    if message.get("msg") == "process_completed":
+                        if not message.get("success"):
+                            raise RuntimeError(f"Sample failed: {message.get('output')}")
+                        return message["output"]["data"]
+    raise RuntimeError("the stream ended without an answer")
 
 
 @pytest.fixture(scope="session")

@@ -151,3 +151,33 @@ def test_random_api_values_get_a_result_or_a_short_error(client, model, digit, t
             assert picture.size[0] > 0
     with Image.open(generate(client, n=1)) as picture:  # and the app still answers
         assert picture.size == expected_size(1)
+
+
+def test_files_are_written_once_uploads_are_capped_and_sessions_leave_nothing(app_checkpoints, tmp_path, monkeypatch):
+    """Issue 15, point 7, on a server of its own: a download (here Step through's GIF; a trained checkpoint goes the
+    same way) is written once, in its session's folder inside Gradio's cache; an upload over the largest checkpoint
+    the app accepts is refused; stopping the server deletes every session's folder."""
+    from app import MAX_UPLOAD_BYTES
+    from app_fixtures import AppServer, press_sample, step_sample_event
+
+    cache, temp = tmp_path / "cache", tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(cache))
+    monkeypatch.setenv("TMPDIR", str(temp))
+    server = AppServer(app_checkpoints, tmp_path / "data", tmp_path / "app.log")
+    try:
+        server.wait_until_up()
+        press_sample(server.url, *step_sample_event(server.url), session="one", seed=1)
+        gifs = list(tmp_path.rglob("*.gif"))
+        assert len(gifs) == 1 and gifs[0].parent.parent.name.startswith("pixelar-sessions-"), gifs
+        huge = tmp_path / "huge.safetensors"
+        with open(huge, "wb") as out:
+            out.truncate(MAX_UPLOAD_BYTES + 1)  # sparse: no disk used
+        with open(huge, "rb") as upload:
+            answer = httpx.post(server.url + "gradio_api/upload", files={"files": upload}, timeout=120)
+        assert answer.status_code == 413, answer.text
+        assert not list(cache.rglob("huge*"))
+    finally:
+        server.stop()
+    assert server.process.returncode is not None
+    assert not list(tmp_path.rglob("*.gif")) and not list(cache.glob("pixelar-sessions-*")), server.output()

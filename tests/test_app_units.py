@@ -398,18 +398,20 @@ def test_a_run_past_the_cap_stops_and_keeps_what_it_trained():
 
 
 ANYTHING = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=True, allow_infinity=True),
-                     st.text(max_size=8))
+                     st.text(max_size=8), st.sampled_from([10**400, -10**400, 2**63]))  # no float holds 10**400
 
 
 @hypothesis_settings(max_examples=300, deadline=None)
 @given(ANYTHING)
 def test_every_check_returns_a_valid_value_or_names_its_field(value):
     for check, field in [(common.check_temperature, "Temperature"), (common.check_count, "Number of samples"),
-                         (common.check_seed, "Seed"), (common.check_top_k, "Top-k"), (common.check_top_p, "Top-p")]:
+                         (common.check_seed, "Seed"), (common.check_top_k, "Top-k"), (common.check_top_p, "Top-p"),
+                         (common.check_learning_rate, "Learning rate")]:
         try:
             result = check(value)
         except ValueError as error:
             assert str(error).startswith(f"{field} must be"), error
+            assert len(str(error)) < 200, error  # a 400-digit number is not echoed whole
         else:
             assert result is None or isinstance(result, (int, float)) and not isinstance(result, bool)
             if check is common.check_temperature:

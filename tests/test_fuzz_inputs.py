@@ -1,9 +1,10 @@
 """Random argument values for ``sample``, ``evaluate`` and the CLI: a result or a clear error, never anything else."""
+import asyncio
 import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 
 from pixelar import Trace, evaluate, load_dataset, sample, save_checkpoint
 from pixelar.cli import main
@@ -59,7 +60,8 @@ def test_evaluate_gives_a_number_or_a_value_error(v3, mnist5k, max_images, preci
     assert math.isfinite(nll) and nll > 0
 
 
-option_values = st.one_of(st.integers(-5, 40).map(str), st.floats(-2, 3).map(str), st.sampled_from(["", "x", "nan", "inf", "1e9", "-0"]))
+option_values = st.one_of(st.integers(-5, 40).map(str), st.floats(-2, 3).map(str),
+                          st.sampled_from(["", "x", "nan", "inf", "1e9", "-0", "1" * 401, "1e400"]))
 sample_options = ["--n", "--digit", "--temperature", "--seed", "--top-k", "--top-p", "--scale", "--columns", "--precision"]
 
 
@@ -78,3 +80,109 @@ def test_the_cli_answers_every_argument_with_a_result_or_one_line(v3, tmp_path, 
     assert code in (0, 2)
     if code == 2:
         assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+# ---- every event of the app, called as a script can call it (by number, with any JSON) ----
+
+GIANT = 10**400
+app_values = st.one_of(
+    st.none(), st.booleans(), st.sampled_from([GIANT, -GIANT, 2**63, 1.5, 0.5, -1, 0, 3, 16, 1e308, "abc", "", "v3", "v9"]),
+    st.integers(-(2**70), 2**70), st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=5),
+    st.lists(st.integers(-3, 20) | st.none(), max_size=3), st.dictionaries(st.text(max_size=5), st.integers() | st.none(), max_size=2),
+)
+
+
+@pytest.fixture(scope="module")
+def app(tiny_checkpoints, tmp_path_factory):
+    """The whole app, built in this process (no server): its events are called through Gradio's own path."""
+    from app import build_app
+    from demo import train_tab
+
+    train_tab.Throughput.rate = lambda self, kind, shape, busy: 50_000.0  # no speed measurement per drawn shape
+    return build_app(tiny_checkpoints, tmp_path_factory.mktemp("data"))
+
+
+LOOP = asyncio.new_event_loop()  # one for every call: a loop per call costs 0.2 s in thread start-up
+
+
+def run_event(app, block_fn, inputs, event_data, state):
+    """One call of an event in one session as the queue makes it (preprocess, the function, postprocess), to its
+    last update."""
+    from gradio.events import EventData
+
+    async def whole():
+        iterator = None
+        while True:
+            result = await app.process_api(block_fn, inputs, state, event_data=EventData(None, event_data),
+                                           iterator=iterator, session_hash="fuzz")
+            iterator = result.get("iterator")
+            if not result.get("is_generating") or iterator is None:
+                return result
+
+    return LOOP.run_until_complete(whole())
+
+
+def check_event(app, block_fn, inputs, event_data, state):
+    """A result or a ``gr.Error`` with a message; never another exception, nor an unexpected error's message."""
+    from gradio.exceptions import Error
+
+    try:
+        run_event(app, block_fn, inputs, event_data, state)
+    except Error as error:
+        assert "Something went wrong" not in error.message, (block_fn.name, error.message)
+    except Exception as error:
+        raise AssertionError(f"{block_fn.name} raised {type(error).__name__}: {error}"[:500]) from error
+
+
+LISTED = [None, True, GIANT, -GIANT, 1.5, math.nan, "abc", "", [1, None], {"index": GIANT, "value": None}]
+
+
+def test_every_event_of_the_app_answers_hostile_values_with_a_message(app):
+    """Giant integers, None, wrong types, fractions in every input of every event (named or not, issue 15 point 9):
+    a result, or a ``gr.Error`` that names what is wrong; never another exception (a server traceback) and never
+    the "Something went wrong" of an unexpected error. The listed values first, in every input at once, then
+    Hypothesis mixes them."""
+    from gradio.state_holder import SessionState
+
+    events = [fn for fn in app.fns.values() if fn.fn is not None]
+    assert len(events) >= 20  # every tab's events, the unnamed ones too
+    for value in LISTED:
+        state = SessionState(app)
+        for block_fn in events:
+            check_event(app, block_fn, [None if block.stateful else value for block in block_fn.inputs], value, state)
+
+    @settings(max_examples=10, deadline=None, phases=[Phase.generate], suppress_health_check=list(HealthCheck))
+    @given(st.data())
+    def mixed(data):
+        state = SessionState(app)
+        for block_fn in events:
+            inputs = [None if block.stateful else data.draw(app_values) for block in block_fn.inputs]
+            check_event(app, block_fn, inputs, data.draw(app_values), state)
+
+    mixed()
+
+
+NUMBER_OPTIONS = {
+    "train": ["--steps", "--batch-size", "--minutes", "--lr", "--weight-decay", "--k", "--hidden", "--context", "--dropout",
+              "--channels", "--layers", "--seed", "--eval-every", "--eval-images", "--final-eval-images", "--save-every"],
+    "sample": sample_options[:-1],  # all but --precision, a choice
+    "evaluate": ["--images", "--per-class", "--seed"],
+    "classifier": ["--epochs", "--seed"],
+}
+REQUIRED = {"train": ["--out", "x.safetensors"], "sample": ["--checkpoint", "x.safetensors"],
+            "evaluate": ["--checkpoint", "x.safetensors"], "classifier": ["--out", "x.safetensors"]}
+
+
+@pytest.mark.parametrize("value", ["1" * 401, "-" + "9" * 401, "1.5", "nan", "abc", "1e400"])
+def test_every_number_option_refuses_a_bad_value_in_one_line_naming_it(capsys, value):
+    """A 401-digit integer, a fraction or a word in any number option: exit status 2 and one line naming the option,
+    before anything is loaded (issue 15, point 9)."""
+    for command, options in NUMBER_OPTIONS.items():
+        for option in options:
+            if value == "1.5" and option in ("--minutes", "--lr", "--weight-decay", "--dropout", "--temperature", "--top-p"):
+                continue  # a fraction is a fine real number
+            with pytest.raises(SystemExit) as exit:
+                main([command, *REQUIRED[command], f"{option}={value}"])
+            err = capsys.readouterr().err
+            assert exit.value.code == 2 and len(err.strip().splitlines()) == 1 and option in err, (command, option, err)
+            assert len(err) < 300, err

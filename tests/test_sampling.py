@@ -227,3 +227,15 @@ def test_merged_requests_get_exactly_what_they_get_alone(kind, precision, plan, 
         for field in ("tokens", "logits", "probs", "entropy", "chosen_prob", "labels"):
             assert np.array_equal(getattr(trace, field), getattr(alone, field)), (ask, field)
         assert (trace.seed, trace.temperature, trace.top_k, trace.top_p) == (alone.seed, alone.temperature, alone.top_k, alone.top_p)
+
+
+def test_a_merged_trace_owns_only_its_own_rows(v3):
+    """A session that keeps its trace keeps its own rows, not the whole merged batch (issue 15, point 4)."""
+    asks = [dict(n=1, seed=1), dict(n=100, seed=2), dict(n=1, seed=3)]
+    first, big, last = sample_many(v3, [Request.of(v3, **ask) for ask in asks])
+    for field in ("tokens", "logits", "probs", "entropy", "chosen_prob", "labels"):
+        mine = getattr(first, field)
+        assert mine.base is None and len(mine) == 1, field
+        assert not np.shares_memory(mine, getattr(big, field)) and not np.shares_memory(mine, getattr(last, field))
+    kept = sum(getattr(first, f).nbytes for f in ("tokens", "logits", "probs", "entropy", "chosen_prob", "labels"))
+    assert kept < 2 * 784 * (8 + 4 + 16 * 4 * 2 + 4 + 4)  # one image's worth

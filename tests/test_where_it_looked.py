@@ -133,6 +133,28 @@ def test_maps_asked_together_compute_one_at_a_time_and_match(v3_and_v4):
     assert len(answers) == 4
 
 
+def test_many_asks_at_once_hold_no_threads_beyond_a_short_line(v3_and_v4):
+    """The server function bypasses the queue: 120 callers must not hold 120 of the server's threads, waiting
+    (issue 15, point 7). While one map computes, asks past ``INFLUENCE_LINE`` are answered at once: busy."""
+    key = v3_and_v4["v3"][2]
+    answers = []
+
+    def ask():
+        answers.append(looked.where_it_looked({"id": key, "panel": 0, "step": 100}))
+
+    with serving._influence_lock:  # a map computing
+        threads = [threading.Thread(target=ask) for _ in range(20)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=5)
+        busy = [answer for answer in answers if "error" in answer]
+    assert len(busy) == 20 - serving.INFLUENCE_LINE and all("busy" in answer["error"] for answer in busy)
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sum("map" in answer for answer in answers) == serving.INFLUENCE_LINE
+
+
 def test_the_player_value_carries_the_id_of_its_maps(v3_and_v4):
     model, trace, key = v3_and_v4["v3"][:3]
     generation = Generation(trace, Facts("v3", True, "7"), settings=None)
