@@ -143,12 +143,16 @@ def app_checkpoints(tiny_checkpoints, tmp_path_factory) -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
-def app_server(app_checkpoints, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("app")
-    server = AppServer(app_checkpoints, folder / "data", folder / "app.log")
+def serve(checkpoints: Path, folder: Path):
+    """The app on ``checkpoints``, its data and log in ``folder``, up for as long as the generator is open."""
+    server = AppServer(checkpoints, folder / "data", folder / "app.log")
     try:
         server.wait_until_up()
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def app_server(app_checkpoints, tmp_path_factory):
+    yield from serve(app_checkpoints, tmp_path_factory.mktemp("app"))

@@ -10,7 +10,7 @@ import shutil
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from app_fixtures import AppServer
+from app_fixtures import serve
 from test_browser import CHROMIUM, PROJECTOR, TIMEOUT_MS, browser, image_src, wait_for_new_image  # noqa: F401
 from test_outside_text import ANY_TEXT, CRAFTED, CRAFTED_CLASSES, CRAFTED_DATASET, SKIPPED, fill_crafted_folder, v3_with
 
@@ -51,13 +51,7 @@ def crafted_folder(tiny_checkpoints, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def crafted_server(crafted_folder, tmp_path_factory):
-    run = tmp_path_factory.mktemp("crafted-app")
-    server = AppServer(crafted_folder, run / "data", run / "app.log")
-    try:
-        server.wait_until_up()
-        yield server
-    finally:
-        server.stop()
+    yield from serve(crafted_folder, tmp_path_factory.mktemp("crafted-app"))
 
 
 def choose(page, tab: str, label: re.Pattern) -> None:
