@@ -27,29 +27,59 @@ DRAWING_SIZE = 280  # the canvas's own pixels: ten per model pixel
 PNG_DATA_URL = "data:image/png;base64,"
 MAX_DATA_URL = 2_000_000  # a 280x280 PNG is ~10-40 kB; anything far larger did not come from the canvas
 CANVAS = f"""<div class="draw-box"><canvas width="{DRAWING_SIZE}" height="{DRAWING_SIZE}" aria-label="drawing canvas"></canvas>
-<button class="draw-clear" type="button">Clear</button></div>"""
+<button class="draw-clear" type="button">Clear</button></div>
+<label class="draw-upload">Upload a photo <input type="file" accept="image/*"></label>
+<p class="draw-message" role="status"></p>"""
 CANVAS_CSS = """.draw-box { position: relative; width: 100%; max-width: 320px; margin: 0 auto; }
 .draw-box canvas { width: 100%; aspect-ratio: 1; touch-action: none; cursor: crosshair; border-radius: 6px;
   background: #000; display: block; }
 .draw-clear { position: absolute; top: 6px; right: 6px; font-size: 15px; padding: 2px 10px; border-radius: 4px;
-  background: #333; color: #eee; border: 1px solid #777; cursor: pointer; }"""
+  background: #333; color: #eee; border: 1px solid #777; cursor: pointer; }
+.draw-upload { display: block; max-width: 320px; margin: 8px auto 0; font-size: 15px; cursor: pointer; }
+.draw-upload input { font-size: 14px; max-width: 100%; }
+.draw-message { max-width: 320px; margin: 4px auto 0; font-size: 15px; color: var(--color-accent); min-height: 1em; }"""
 CANVAS_JS = """
 const canvas = element.querySelector('canvas'), ctx = canvas.getContext('2d');
-const clear = () => { ctx.fillStyle = '#000'; ctx.fillRect(0, 0, canvas.width, canvas.height); };
+const message = element.querySelector('.draw-message'), file = element.querySelector('input[type=file]');
+const clear = () => { ctx.fillStyle = '#000'; ctx.fillRect(0, 0, canvas.width, canvas.height); message.textContent = ''; };
 clear();
 let last = null;
+const send = () => trigger('submit', {picture: canvas.toDataURL('image/png')});
 const at = e => { const r = canvas.getBoundingClientRect();
   return [(e.clientX - r.left) * canvas.width / r.width, (e.clientY - r.top) * canvas.height / r.height]; };
 const stroke = (a, b) => { ctx.strokeStyle = '#fff'; ctx.lineWidth = 22; ctx.lineCap = 'round'; ctx.lineJoin = 'round';
   ctx.beginPath(); ctx.moveTo(a[0], a[1]); ctx.lineTo(b[0], b[1]); ctx.stroke(); };
 canvas.addEventListener('pointerdown', e => { e.preventDefault(); canvas.setPointerCapture(e.pointerId);
-  last = at(e); stroke(last, last); });
+  message.textContent = ''; last = at(e); stroke(last, last); });
 canvas.addEventListener('pointermove', e => { if (!last) return; const p = at(e); stroke(last, p); last = p; });
-const end = () => { if (!last) return; last = null; trigger('submit', {picture: canvas.toDataURL('image/png')}); };
+const end = () => { if (!last) return; last = null; send(); };
 canvas.addEventListener('pointerup', end);
 canvas.addEventListener('pointercancel', end);
 element.querySelector('.draw-clear').addEventListener('click', () => { clear(); trigger('click'); });
-"""
+file.addEventListener('change', () => {  // a photo is drawn onto the canvas (fitted, on black) and sent like a drawing
+  const chosen = file.files[0]; file.value = '';
+  if (!chosen) return;
+  if (chosen.size > MAX_BYTES) { message.textContent = `That file is over ${MAX_BYTES / 2 ** 20} MB: choose a smaller picture.`; return; }
+  const picture = new Image(), url = URL.createObjectURL(chosen);
+  picture.onload = () => {
+    URL.revokeObjectURL(url); clear();
+    const scale = Math.min(canvas.width / picture.naturalWidth, canvas.height / picture.naturalHeight);
+    const w = picture.naturalWidth * scale, h = picture.naturalHeight * scale;
+    const x = Math.floor((canvas.width - w) / 2), y = Math.floor((canvas.height - h) / 2);
+    ctx.drawImage(picture, x, y, w, h);
+    const box = ctx.getImageData(x, y, Math.max(1, Math.floor(w)), Math.max(1, Math.floor(h))), px = box.data;
+    const grey = i => (px[i] + px[i + 1] + px[i + 2]) / 3, bw = box.width, bh = box.height;
+    let edge = 0, n = 0;  // dark ink on light paper becomes light ink on black, as on the canvas
+    for (let i = 0; i < bw; i++) { edge += grey(4 * i) + grey(4 * ((bh - 1) * bw + i)); n += 2; }
+    for (let j = 0; j < bh; j++) { edge += grey(4 * j * bw) + grey(4 * (j * bw + bw - 1)); n += 2; }
+    if (edge / n > 128) { for (let i = 0; i < px.length; i += 4) { px[i] = 255 - px[i]; px[i + 1] = 255 - px[i + 1]; px[i + 2] = 255 - px[i + 2]; } }
+    ctx.putImageData(box, x, y);
+    send();
+  };
+  picture.onerror = () => { URL.revokeObjectURL(url); message.textContent = 'That file is not a picture this browser can read (PNG, JPEG, WebP, GIF, BMP).'; };
+  picture.src = url;
+});
+""".replace("MAX_BYTES", str(reading.MAX_PICTURE_BYTES))
 
 
 # ---- pure functions ----
@@ -65,13 +95,6 @@ def drawn_digit(event_data: dict | None) -> np.ndarray:
     except ValueError:
         raise ValueError("the drawing did not arrive as a picture: clear the canvas and draw again") from None
     return reading.prepare_drawing(reading.read_picture(png))
-
-
-def uploaded_digit(path) -> np.ndarray:
-    """An uploaded photo or scan of one digit as an MNIST digit: 784 uint8 grey levels."""
-    if not isinstance(path, str) or not path:
-        raise ValueError("choose a picture file to upload")
-    return reading.prepare_drawing(reading.read_picture(path))
 
 
 def checked_digit(grey) -> np.ndarray:
@@ -151,10 +174,7 @@ def build_draw_tab(shelf: Shelf, data_sets: DataSets, session: gr.State) -> Buil
             with gr.Column(scale=1, min_width=280, elem_classes="controls"):
                 canvas = gr.HTML(value=None, html_template=CANVAS, css_template=CANVAS_CSS, js_on_load=CANVAS_JS,
                                  elem_id="draw-canvas", apply_default_css=False, padding=False)
-                with gr.Row(equal_height=True):
-                    drew = gr.Dropdown(digits, value=7, label="You drew a", min_width=100, elem_id="draw-class")
-                    upload = gr.UploadButton("Upload a photo", file_types=["image"], size="sm", elem_id="draw-upload",
-                                             min_width=120)
+                drew = gr.Dropdown(digits, value=7, label="You drew a", elem_id="draw-class")
                 gr.Markdown(INTRO, elem_classes="small-note")
             with gr.Column(scale=1, min_width=260):
                 seen = gr.Image(label="What the models see (28×28)", type="pil", format="png", interactive=False,
@@ -187,10 +207,6 @@ def build_draw_tab(shelf: Shelf, data_sets: DataSets, session: gr.State) -> Buil
             return read(drawn_digit(getattr(event, "_data", None)), name, label, workspace)
 
         @friendly
-        def on_upload(path, name, label, workspace):
-            return read(uploaded_digit(path), name, label, workspace)
-
-        @friendly
         def on_again(grey, name, label, workspace):
             return read(checked_digit(grey), name, label, workspace) if grey is not None else [gr.skip()] * 5
 
@@ -203,7 +219,6 @@ def build_draw_tab(shelf: Shelf, data_sets: DataSets, session: gr.State) -> Buil
         shown = [digit, seen, surprise, table, posterior]
         canvas.submit(on_stroke, [model, drew, session], shown, trigger_mode="always_last", **SAMPLING,
                       show_progress_on=[seen], **private)
-        upload.upload(on_upload, [upload, model, drew, session], shown, **SAMPLING, show_progress_on=[seen], **private)
         gr.on([model.change, drew.change], on_again, [digit, model, drew, session], shown, trigger_mode="always_last",
               **SAMPLING, show_progress_on=[seen], **private)
         canvas.click(lambda: (None, None, None, "", None, None, ""), outputs=[*shown, completion, completion_caption],

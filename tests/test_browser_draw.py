@@ -68,17 +68,33 @@ def test_a_drawn_seven_is_seen_scored_read_and_finished(browser, app_server, vie
         assert inside_viewport(page, page.locator("#draw-table"))
 
 
+def upload(page, path) -> None:
+    page.locator("#draw-canvas input[type=file]").set_input_files(str(path))
+
+
+def test_a_photo_of_dark_ink_on_paper_is_read_like_a_drawing(browser, app_server, tmp_path):
+    page = open_draw_tab(browser, app_server.url, PROJECTOR)
+    photo = tmp_path / "seven.jpg"
+    picture = np.full((300, 200, 3), 235, np.uint8)  # a grey-white page, not square
+    picture[40:60, 40:160] = 20  # the bar of a 7 ...
+    picture[60:260, 120:140] = 20  # ... and its stem
+    Image.fromarray(picture).save(photo, "JPEG")
+    upload(page, photo)
+    page.wait_for_selector("#draw-table table")
+    seen = preview_pixels(page)
+    assert seen.max() > 200 and (seen > 128).mean() < 0.4  # light ink on black, as MNIST and the canvas have it
+
+
 def test_a_blank_picture_and_a_file_that_is_not_one_get_a_message(browser, app_server, tmp_path):
     page = open_draw_tab(browser, app_server.url, PROJECTOR)
     blank = tmp_path / "blank.png"
     Image.new("L", (100, 100), 255).save(blank)
-    page.locator("#draw-upload input[type=file], input[type=file]").last.set_input_files(str(blank))
+    upload(page, blank)
     page.get_by_text("the drawing is blank").wait_for()
     close_messages(page)
     junk = tmp_path / "junk.png"
     junk.write_bytes(b"this is not a picture")
-    page.locator("#draw-upload input[type=file], input[type=file]").last.set_input_files(str(junk))
-    page.get_by_text("not a picture").wait_for()
+    upload(page, junk)
+    page.get_by_text("not a picture this browser can read").wait_for()
     assert not page.locator("#draw-table table").count()  # nothing was read
     shot(page, "draw-bad-file")
-    close_messages(page)
