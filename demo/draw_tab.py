@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 
 import gradio as gr
 import numpy as np
@@ -128,25 +129,34 @@ class RealDigits:
         return float(np.mean(self.bits(model, label) < bits_per_pixel))
 
 
+def verdicts(models: dict[str, PixelMLP], grey: np.ndarray, label: int, real: RealDigits) -> dict:
+    """Each model's reading of one digit and its share of less surprising real digits, by model name; the models
+    are read side by side, one per free core (each reading is one thread of large matmuls)."""
+    def one(model):
+        verdict = reading.read(model, grey, label)
+        return verdict, real.share_less_surprising(model, label, verdict.surprise.bits_per_pixel)
+
+    with ThreadPoolExecutor(serving.workers()) as pool:
+        return dict(zip(models, pool.map(one, models.values())))
+
+
 def read_all(models: dict[str, PixelMLP], grey: np.ndarray, label: int, real: RealDigits) -> tuple:
     """Every model's verdict on one drawn digit, as (surprise sheet, table, {model: posterior by class name})."""
-    scores, rows, posteriors = {}, [], {}
-    for name, model in models.items():
-        scores[name] = pixelar.score(model, grey, label)
-        bits = scores[name].bits_per_pixel
-        share = real.share_less_surprising(model, label, bits)
+    rows, posteriors = [], {}
+    found = verdicts(models, grey, label, real)
+    for name, (seen, share) in found.items():
         reads = "—"
-        if model.conditional:
-            names = Shelf.class_names(model)
-            posterior = pixelar.classify(model, grey[None])[0].exp().tolist()
-            posteriors[name] = {names[c]: p for c, p in enumerate(posterior)}
-            best = int(np.argmax(posterior))
-            reads = f"**{as_markdown(names[best])}** ({posterior[best]:.0%})"
-        rows.append(f"| {as_markdown(name)} | {bits:.2f} (K {model.k}) | more surprising than {share:.0%} of real {label}s "
-                    f"| {reads} |")
+        if seen.posterior is not None:
+            names = Shelf.class_names(models[name])
+            posteriors[name] = dict(zip(names, seen.posterior))
+            best = int(np.argmax(seen.posterior))
+            reads = f"**{as_markdown(names[best])}** ({seen.posterior[best]:.0%})"
+        rows.append(f"| {as_markdown(name)} | {seen.surprise.bits_per_pixel:.2f} (K {models[name].k}) "
+                    f"| more surprising than {share:.0%} of real {label}s | {reads} |")
     table = ("| model | bits per pixel | against the 50 held-out real ones | reads it as |\n|---|---|---|---|\n"
              + "\n".join(rows))
-    sheet = pictures.surprise_sheet(grey.reshape(IMAGE_SIZE, IMAGE_SIZE) / 255, scores, first_caption="your digit")
+    sheet = pictures.surprise_sheet(grey.reshape(IMAGE_SIZE, IMAGE_SIZE) / 255,
+                                    {name: seen.surprise for name, (seen, _) in found.items()}, first_caption="your digit")
     return sheet, table, posteriors
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from .evaluation import pixel_nll_bits
-from .experiments import real_tokens
+from .experiments import Surprise, real_tokens, score
 from .layers import IMAGE_SIZE, N_PIXELS
 
 DIGIT_BOX = 20  # MNIST fits each digit's bounding box in 20x20 ...
@@ -116,8 +117,9 @@ def _grey_levels(images) -> np.ndarray:
     return array.reshape(len(array), N_PIXELS)
 
 
-def log_likelihoods(model, images) -> torch.Tensor:
-    """log p(x | c) in nats of every image under every class: (N, classes). One batched pass over images x classes."""
+def pixel_bits_per_class(model, images) -> torch.Tensor:
+    """-log2 p of every pixel of every image under every class: (N, classes, 784). One batched pass over
+    images x classes."""
     if not model.conditional:
         raise ValueError(f"{model.name} is not class-conditional: it cannot read a digit (use V3, V4 or another conditional model)")
     levels = _grey_levels(images)
@@ -125,10 +127,34 @@ def log_likelihoods(model, images) -> torch.Tensor:
     classes = model.config.num_classes
     tiled = tokens.repeat_interleave(classes, dim=0)  # (N * classes, 784): each image once per class
     labels = torch.arange(classes).repeat(len(tokens))
-    bits = pixel_nll_bits(model, tiled, labels).sum(1)  # (N * classes,)
-    return -(bits * math.log(2)).view(len(tokens), classes).double()
+    return pixel_nll_bits(model, tiled, labels).view(len(tokens), classes, N_PIXELS)
+
+
+def log_likelihoods(model, images) -> torch.Tensor:
+    """log p(x | c) in nats of every image under every class: (N, classes)."""
+    return -(pixel_bits_per_class(model, images).sum(2).double() * math.log(2))
 
 
 def classify(model, images) -> torch.Tensor:
     """log p(c | x) for every image and class with a uniform prior: (N, classes), each row's exp sums to 1."""
     return torch.log_softmax(log_likelihoods(model, images), dim=1)
+
+
+@dataclass
+class Reading:
+    """What one model makes of one image: its surprise at each pixel (read as ``label``) and, for a
+    class-conditional model, p(class | image) (else None)."""
+
+    surprise: Surprise
+    posterior: list[float] | None
+
+
+def read(model, grey_levels: np.ndarray, label: int = 0) -> Reading:
+    """``score`` and, for a class-conditional model, ``classify`` of one image (784 uint8 grey levels), from one
+    pass over its classes."""
+    if not model.conditional:
+        return Reading(score(model, grey_levels, label), None)
+    bits = pixel_bits_per_class(model, np.asarray(grey_levels)[None])[0]  # (classes, 784)
+    posterior = torch.softmax(-(bits.sum(1).double() * math.log(2)), 0).tolist()
+    mine = bits[label]
+    return Reading(Surprise(mine.view(IMAGE_SIZE, IMAGE_SIZE).numpy(), float(mine.sum()), float(mine.mean())), posterior)

@@ -117,6 +117,20 @@ def test_the_posterior_is_bayes_rule_over_each_classs_score(name):
         torch.testing.assert_close(log_posterior[i], torch.log_softmax(log_likelihood.double(), 0), atol=1e-3, rtol=0)  # fp32 sums of 784 terms
 
 
+@pytest.mark.parametrize("name", ["v2", "v3", "v4"])
+def test_read_is_score_and_classify_in_one_pass(name):
+    model = TINY.get(name) or tiny(name)
+    grey, label = DATA.held_out.images[3].numpy(), int(DATA.held_out.labels[3])
+    verdict = reading.read(model, grey, label)
+    scored = pixelar.score(model, grey, label)
+    np.testing.assert_allclose(verdict.surprise.nll_map, scored.nll_map, rtol=1e-5, atol=1e-6)
+    if model.conditional:
+        expected = pixelar.classify(model, grey[None])[0].exp()
+        torch.testing.assert_close(torch.tensor(verdict.posterior, dtype=torch.float64), expected, atol=1e-6, rtol=0)
+    else:
+        assert verdict.posterior is None
+
+
 @settings(max_examples=15, deadline=None)
 @given(arrays(np.uint8, st.tuples(st.integers(1, 3), st.just(784))))
 def test_the_posterior_of_any_image_sums_to_one(images):
