@@ -1,9 +1,6 @@
 """A model that draws can also read: MNIST's preprocessing of a drawing, per-pixel scores, Bayes' rule."""
 import io
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +14,7 @@ from PIL import Image
 import pixelar
 from helpers import tiny
 from pixelar import reading
+from pixelar.cli import main
 from pixelar.evaluation import pixel_nll_bits
 
 REPO = Path(__file__).resolve().parents[1]
@@ -156,23 +154,19 @@ def test_the_shipped_v3_reads_one_held_out_digit_of_each_class():
     assert (guesses == split.labels).sum() >= 8
 
 
-def cli(*args):
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "pixelar", *args], capture_output=True, text=True, env=env, timeout=300)
-
-
-def test_cli_classify_prints_the_posterior_and_held_out_accuracy(tmp_path):
+def test_cli_classify_prints_the_posterior_and_held_out_accuracy(tmp_path, capsys):
     checkpoint = tmp_path / "v3.safetensors"
     pixelar.save_checkpoint(TINY["v3"], checkpoint, dataset="mnist-5k")
     picture = tmp_path / "one.png"
     Image.fromarray(stroke_picture()).save(picture)
-    run = cli("classify", "--checkpoint", str(checkpoint), "--image", str(picture))
-    assert run.returncode == 0, run.stderr
-    shares = [float(line.split()[-1].rstrip("%")) for line in run.stdout.splitlines()[1:]]
+    assert main(["classify", "--checkpoint", str(checkpoint), "--image", str(picture)]) == 0
+    shares = [float(line.split()[-1].rstrip("%")) for line in capsys.readouterr().out.splitlines()[1:]]
     assert len(shares) == 10 and sum(shares) == pytest.approx(100, abs=0.1)
-    run = cli("classify", "--checkpoint", str(checkpoint), "--held-out", "5")
-    assert run.returncode == 0 and "(5 images)" in run.stdout and "% right" in run.stdout
+    assert main(["classify", "--checkpoint", str(checkpoint), "--held-out", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "(5 images)" in out and "% right" in out
     junk = tmp_path / "junk.png"
     junk.write_bytes(b"nonsense")
-    run = cli("classify", "--checkpoint", str(checkpoint), "--image", str(junk))
-    assert run.returncode == 2 and run.stderr.count("\n") == 1 and "not a picture" in run.stderr
+    assert main(["classify", "--checkpoint", str(checkpoint), "--image", str(junk)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a picture" in err
