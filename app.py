@@ -46,6 +46,10 @@ CSS = """
 .small-note, .small-note p { font-size: 15px; color: var(--body-text-color-subdued); }
 /* a result fits the projector's screen beside its controls */
 .result img { max-height: calc(100vh - 235px); object-fit: contain; }
+/* the Draw tab: its readings, surprise maps and completion on one projector screen */
+#draw-table table { margin: 0; }
+#draw-table th, #draw-table td { padding: 3px 8px !important; font-size: 15px; line-height: 1.3; }
+#draw-surprise img, #draw-completion img { max-height: 150px; }
 /* a model that ignores the class: its picker looks switched off */
 .class-picker:has(input:disabled) .wrap label { opacity: 0.4; text-decoration: line-through; }
 /* phones: every tab's name on screen (no "..." menu) */

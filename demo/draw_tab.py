@@ -196,10 +196,10 @@ def build_draw_tab(shelf: Shelf, data_sets: DataSets, session: gr.State) -> Buil
                 surprise = gr.Image(label="Surprise of each pixel", type="pil", format="png", interactive=False,
                                     show_label=False, elem_classes="pixelated result", elem_id="draw-surprise")
                 with gr.Row(equal_height=True):
-                    keep_rows = gr.Number(14, label="Rows to keep", info=f"0 to {IMAGE_SIZE}", min_width=100,
+                    keep_rows = gr.Number(14, label=f"Rows to keep (0 to {IMAGE_SIZE})", min_width=100,
                                           elem_id="draw-keep-rows")
                     finish_as = gr.Dropdown(digits, value=7, label="Finish it as a", min_width=100, elem_id="draw-finish-as")
-                    finish_button = gr.Button("Finish it", size="lg", elem_id="draw-finish")
+                    finish_button = gr.Button("Finish it", size="md", elem_id="draw-finish")
                 completion_caption = gr.Markdown(elem_id="draw-completion-caption")
                 completion = gr.Image(label="Completions", type="pil", format="png", interactive=False, show_label=False,
                                       elem_classes="pixelated result", elem_id="draw-completion")
