@@ -11,6 +11,7 @@ import numpy as np
 
 import pixelar
 from pixelar import experiments, reading, render
+from pixelar.data import DIGITS
 from pixelar.models import IMAGE_SIZE, PixelMLP
 
 from . import pictures, serving
@@ -207,6 +208,8 @@ def build_draw_tab(shelf: Shelf, data_sets: DataSets, session: gr.State) -> Buil
         def read(grey: np.ndarray, name, label, workspace) -> tuple:
             label = check_whole(label, "You drew a", 0, 9)
             chosen = shelf.get(name, workspace)
+            if Shelf.class_names(chosen) != list(DIGITS):
+                raise ValueError("This tab reads digits: pick a model trained on digits (V1-V4 or one you trained on MNIST)")
             sheet, text, posteriors = read_all(models_of_the_same_kind(shelf, workspace, chosen), grey, label, real)
             shown = posteriors.get(name.upper() if name == chosen.name else name)
             bars = shown if shown is not None else gr.Label(value=None, label=f"{name} does not read: it ignores the class")
