@@ -9,7 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 import gradio as gr
 import numpy as np
 
-import pixelar
 from pixelar import experiments, reading, render
 from pixelar.data import DIGITS
 from pixelar.models import IMAGE_SIZE, PixelMLP
@@ -122,7 +121,7 @@ class RealDigits:
         if label not in per_class:
             split = self.data_sets.load(REAL_DIGITS)[0].held_out
             images = split.images[split.labels == label]
-            per_class[label] = np.array([pixelar.score(model, grey, label).bits_per_pixel for grey in images.numpy()])
+            per_class[label] = reading.bits_per_pixel(model, images.numpy(), label)
         return per_class[label]
 
     def share_less_surprising(self, model: PixelMLP, label: int, bits_per_pixel: float) -> float:

@@ -117,13 +117,23 @@ def _grey_levels(images) -> np.ndarray:
     return array.reshape(len(array), N_PIXELS)
 
 
+def _tokens(model, images) -> torch.Tensor:
+    """Grey-level images, checked, as the model's tokens: (N, 784) int64."""
+    return torch.from_numpy(np.stack([real_tokens(image, model.k) for image in _grey_levels(images)]))
+
+
+def bits_per_pixel(model, images, label: int) -> np.ndarray:
+    """Each image's mean bits per pixel read as class ``label``: (N,), one batched pass (the evaluator's)."""
+    tokens = _tokens(model, images)
+    return pixel_nll_bits(model, tokens, torch.full((len(tokens),), label)).mean(1).numpy()
+
+
 def pixel_bits_per_class(model, images) -> torch.Tensor:
     """-log2 p of every pixel of every image under every class: (N, classes, 784). One batched pass over
     images x classes."""
     if not model.conditional:
         raise ValueError(f"{model.name} is not class-conditional: it cannot read a digit (use V3, V4 or another conditional model)")
-    levels = _grey_levels(images)
-    tokens = torch.from_numpy(np.stack([real_tokens(image, model.k) for image in levels]))  # (N, 784)
+    tokens = _tokens(model, images)
     classes = model.config.num_classes
     tiled = tokens.repeat_interleave(classes, dim=0)  # (N * classes, 784): each image once per class
     labels = torch.arange(classes).repeat(len(tokens))

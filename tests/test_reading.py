@@ -129,6 +129,12 @@ def test_read_is_score_and_classify_in_one_pass(name):
         assert verdict.posterior is None
 
 
+def test_bits_per_pixel_of_many_images_is_each_ones_score():
+    images = DATA.held_out.images[:4].numpy()
+    expected = [pixelar.score(TINY["v3"], grey, 3).bits_per_pixel for grey in images]
+    np.testing.assert_allclose(reading.bits_per_pixel(TINY["v3"], images, 3), expected, rtol=1e-5)
+
+
 @settings(max_examples=15, deadline=None)
 @given(arrays(np.uint8, st.tuples(st.integers(1, 3), st.just(784))))
 def test_the_posterior_of_any_image_sums_to_one(images):
