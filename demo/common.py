@@ -155,7 +155,7 @@ def check_choice(value, field: str, choices) -> str:
     return value
 
 
-def check_class(model: pixelar.models.PixelMLP, digit, names: list[str]) -> int | None:
+def check_class(model: pixelar.interface.PixelModel, digit, names: list[str]) -> int | None:
     """The class to condition on (None: one of each in turn). Models that ignore the class accept anything."""
     if not model.conditional:
         return None
@@ -256,7 +256,7 @@ class Settings:
     """Checked sampler settings: the model and everything ``serving.sample`` needs besides ``n``."""
 
     name: str
-    model: pixelar.models.PixelMLP
+    model: pixelar.interface.PixelModel
     class_names: list[str]
     label: int | None  # None: one of each in turn (or a model that ignores the class)
     temperature: float

@@ -11,7 +11,8 @@ import numpy as np
 
 from pixelar import experiments, reading, render
 from pixelar.data import DIGITS
-from pixelar.models import IMAGE_SIZE, PixelMLP
+from pixelar.interface import PixelModel
+from pixelar.models import IMAGE_SIZE
 
 from . import pictures, serving
 from .common import SAMPLING, BuiltTab, check_whole, fresh_seed, friendly, model_picker
@@ -116,7 +117,7 @@ class RealDigits:
         self.data_sets = data_sets
         self._bits: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {class: (n,) bits/px}
 
-    def bits(self, model: PixelMLP, label: int) -> np.ndarray:
+    def bits(self, model: PixelModel, label: int) -> np.ndarray:
         per_class = self._bits.setdefault(model, {})
         if label not in per_class:
             split = self.data_sets.load(REAL_DIGITS)[0].held_out
@@ -124,12 +125,12 @@ class RealDigits:
             per_class[label] = reading.bits_per_pixel(model, images.numpy(), label)
         return per_class[label]
 
-    def share_less_surprising(self, model: PixelMLP, label: int, bits_per_pixel: float) -> float:
+    def share_less_surprising(self, model: PixelModel, label: int, bits_per_pixel: float) -> float:
         """The share of real digits of class ``label`` that ``model`` finds less surprising than ``bits_per_pixel``."""
         return float(np.mean(self.bits(model, label) < bits_per_pixel))
 
 
-def verdicts(models: dict[str, PixelMLP], grey: np.ndarray, label: int, real: RealDigits) -> dict:
+def verdicts(models: dict[str, PixelModel], grey: np.ndarray, label: int, real: RealDigits) -> dict:
     """Each model's reading of one digit and its share of less surprising real digits, by model name; the models
     are read side by side, one per free core (each reading is one thread of large matmuls)."""
     def one(model):
@@ -140,7 +141,7 @@ def verdicts(models: dict[str, PixelMLP], grey: np.ndarray, label: int, real: Re
         return dict(zip(models, pool.map(one, models.values())))
 
 
-def read_all(models: dict[str, PixelMLP], grey: np.ndarray, label: int, real: RealDigits) -> tuple:
+def read_all(models: dict[str, PixelModel], grey: np.ndarray, label: int, real: RealDigits) -> tuple:
     """Every model's verdict on one drawn digit, as (surprise sheet, table, {model: posterior by class name})."""
     rows, posteriors = [], {}
     found = verdicts(models, grey, label, real)
@@ -160,7 +161,7 @@ def read_all(models: dict[str, PixelMLP], grey: np.ndarray, label: int, real: Re
     return sheet, table, posteriors
 
 
-def finish(model: PixelMLP, name: str, grey: np.ndarray, keep_rows: int, label: int) -> tuple:
+def finish(model: PixelModel, name: str, grey: np.ndarray, keep_rows: int, label: int) -> tuple:
     """Four completions of the drawing from its first ``keep_rows`` rows, as class ``label``: (sheet, caption)."""
     trace = serving.sample(model, n=4, labels=label, temperature=1.0, seed=fresh_seed(),
                            prefix=experiments.completion_prefix(grey, model.k, keep_rows))

@@ -7,7 +7,8 @@ import numpy as np
 
 import pixelar
 from pixelar import experiments, render
-from pixelar.models import IMAGE_SIZE, PixelMLP
+from pixelar.interface import PixelModel
+from pixelar.models import IMAGE_SIZE
 
 from . import pictures, serving
 from .common import SAMPLING, BuiltTab, Settings, check_whole, friendly, model_picker, sampler_controls
@@ -25,7 +26,7 @@ INTRO = ("Take a **real** image the models never trained on. Let a model finish 
 # ---- pure functions ----
 
 
-def dataset_of(model: PixelMLP) -> str:
+def dataset_of(model: PixelModel) -> str:
     return model.metadata.get("dataset") or DEFAULT_DATASET
 
 
@@ -34,7 +35,7 @@ def article(word: str) -> str:
     return f"an {word}" if word[:1].lower() in "aeio8" or word in ("11", "18") else f"a {word}"
 
 
-def held_out(data_sets: DataSets, model: PixelMLP) -> pixelar.Split:
+def held_out(data_sets: DataSets, model: PixelModel) -> pixelar.Split:
     """The held-out images of the data set ``model`` was trained on (or of the same kind, offline)."""
     loaded, _ = data_sets.load(dataset_of(model))
     if list(loaded.class_names) != Shelf.class_names(model):
@@ -42,7 +43,7 @@ def held_out(data_sets: DataSets, model: PixelMLP) -> pixelar.Split:
     return loaded.held_out
 
 
-def real_image(data_sets: DataSets, model: PixelMLP, index) -> tuple[np.ndarray, int, int]:
+def real_image(data_sets: DataSets, model: PixelModel, index) -> tuple[np.ndarray, int, int]:
     """Held-out image ``index`` of the model's data set: its grey levels (784,), its class, the checked index."""
     split = held_out(data_sets, model)
     index = check_whole(index, "Held-out image number", 0, len(split) - 1)
@@ -73,7 +74,7 @@ def complete(settings: Settings, grey: np.ndarray, label: int, keep_rows: int, n
     return sheet, text
 
 
-def surprise(models: dict[str, PixelMLP], dataset: str, grey: np.ndarray, label: int, names: list[str]) -> tuple:
+def surprise(models: dict[str, PixelModel], dataset: str, grey: np.ndarray, label: int, names: list[str]) -> tuple:
     """Each model's surprise at each pixel of a real image: (sheet, caption)."""
     maps = experiments.surprise(models, grey, label)
     sheet = pictures.surprise_sheet(grey.reshape(IMAGE_SIZE, IMAGE_SIZE) / 255, maps)
@@ -87,7 +88,7 @@ def surprise(models: dict[str, PixelMLP], dataset: str, grey: np.ndarray, label:
     return sheet, text
 
 
-def models_of_the_same_kind(shelf: Shelf, workspace, model: PixelMLP) -> dict[str, PixelMLP]:
+def models_of_the_same_kind(shelf: Shelf, workspace, model: PixelModel) -> dict[str, PixelModel]:
     """Every model on offer that was trained on the same kind of images as ``model``, by display name."""
     kind = pixelar.data.class_names(dataset_of(model))
     found = {}

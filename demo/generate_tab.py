@@ -10,7 +10,7 @@ import gradio as gr
 from PIL import Image
 
 import pixelar
-from pixelar.models import PixelMLP
+from pixelar.interface import PixelModel
 
 from . import pictures, serving
 from .common import ALL_CLASSES, MAX_SAMPLES, SAMPLING, BuiltTab, Settings, check_count, friendly, sampler_controls
@@ -60,7 +60,7 @@ def summary(settings: Settings, trace: pixelar.Trace, digit) -> str:
     )
 
 
-def _trained_on(model: PixelMLP) -> str:
+def _trained_on(model: PixelModel) -> str:
     meta = model.metadata
     if "steps" not in meta:
         return ""

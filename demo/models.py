@@ -14,14 +14,18 @@ import pixelar
 from pixelar.data import DIGITS
 from pixelar.fidelity import is_classifier_file
 from pixelar.inputs import clean_text
-from pixelar.models import CONFIGS, PixelMLP
+from pixelar.interface import PixelModel
 
 from .text import as_markdown
 
 log = logging.getLogger(__name__)
 
-MODEL_ORDER = ("v1", "v2", "v3", "v4")
 TRAINED_PER_SESSION = 3  # a session keeps its newest trained models; older ones are dropped to bound memory
+
+
+def model_order() -> tuple[str, ...]:
+    """Every registered model kind, in the core's registry order (V1, V2, V3, V4, then any added)."""
+    return tuple(pixelar.MODELS)
 
 
 def model_title(name: str) -> str:
@@ -47,7 +51,7 @@ class Workspace:
     """
 
     def __init__(self):
-        self.models: dict[str, PixelMLP] = {}
+        self.models: dict[str, PixelModel] = {}
         self.trained_count = 0
         self.stop: threading.Event | None = None  # set by Stop, and when a run ends; a new one for every run
         self._folder: Path | None = None
@@ -60,7 +64,7 @@ class Workspace:
             self._folder = Path(tempfile.mkdtemp(prefix="session-", dir=sessions_root()))
         return self._folder
 
-    def add(self, model: PixelMLP) -> str:
+    def add(self, model: PixelModel) -> str:
         """Keep a freshly trained model under a new name like ``my-v3-1`` and return the name."""
         self.trained_count += 1
         name = f"my-{model.name}-{self.trained_count}"
@@ -94,13 +98,13 @@ class Shelf:
 
     def __init__(self, folder: str | Path):
         self.folder = Path(folder)
-        self._entries: dict[Path, tuple[float, PixelMLP | None, str | None]] = {}  # mtime, model, why refused
+        self._entries: dict[Path, tuple[float, PixelModel | None, str | None]] = {}  # mtime, model, why refused
         self._lock = threading.Lock()
 
     def shipped(self) -> dict[str, dict]:
         """Checkpoints that load, by file stem, V1, V2, V3 first: ``{"v3": metadata, ...}``."""
         found = {path.stem: model.metadata | {"model": model.name} for path, model in self._scan().items()}
-        return dict(sorted(found.items(), key=lambda item: (item[0] not in MODEL_ORDER, item[0])))
+        return dict(sorted(found.items(), key=lambda item: (item[0] not in model_order(), item[0])))
 
     def refused(self) -> dict[str, str]:
         """Files in the folder that were skipped, and why: ``{"broken.safetensors": "reason"}``."""
@@ -117,7 +121,7 @@ class Shelf:
         return (f"Skipped {len(refused)} file(s) in {as_markdown(self.folder.name)}/ that are not usable pixelar checkpoints: "
                 f"{names}. See the server log for why.")
 
-    def _scan(self) -> dict[Path, PixelMLP]:
+    def _scan(self) -> dict[Path, PixelModel]:
         """Load every ``*.safetensors`` in the folder that changed since the last look; a bad file (a dangling link
         or a link loop, a name that is not UTF-8 too) is logged once and skipped, never fatal."""
         with self._lock:
@@ -156,7 +160,7 @@ class Shelf:
         names = [name for _, name in self.choices(workspace)]
         return "v3" if "v3" in names else (names[0] if names else None)
 
-    def get(self, name: str, workspace: Workspace | None) -> PixelMLP:
+    def get(self, name: str, workspace: Workspace | None) -> PixelModel:
         """The model called ``name`` for this session; ValueError (with the choices) if there is none."""
         if not isinstance(name, str) or not name:
             raise ValueError("choose a model" if self.choices(workspace) else self.hint())
@@ -175,7 +179,7 @@ class Shelf:
         kinds: dict[str, str] = {}
         for name, info in self.shipped().items():
             kinds.setdefault(info["model"], name)
-        return {kind: kinds[kind] for kind in MODEL_ORDER if kind in kinds}
+        return {kind: kinds[kind] for kind in model_order() if kind in kinds}
 
     def hint(self) -> str:
         """What to do when there are no pretrained models."""
@@ -185,7 +189,7 @@ class Shelf:
         )
 
     @staticmethod
-    def class_names(model: PixelMLP) -> list[str]:
+    def class_names(model: PixelModel) -> list[str]:
         """The names of the classes the model was trained on (the digits unless its metadata says otherwise)."""
         return list(model.metadata.get("class_names") or DIGITS)
 
@@ -196,7 +200,7 @@ class Shelf:
         return " · ".join([label, "pretrained", *_shape(kind, info.get("config", {})), *_nll(info)])
 
     @staticmethod
-    def _trained_label(name: str, model: PixelMLP) -> str:
+    def _trained_label(name: str, model: PixelModel) -> str:
         return " · ".join([name, "trained here", *_shape(model.name, vars(model.config)), *_nll(model.metadata)])
 
 
@@ -211,7 +215,7 @@ def _is_utf8(name: str) -> bool:
 
 def _shape(kind: str, config: dict) -> list[str]:
     """The context length and bins of a model where they differ from its kind's defaults: ["context 84"]."""
-    default = vars(CONFIGS[kind]())
+    default = vars(pixelar.MODELS[kind].config_class())
     return [f"{label} {config[key]}" for key, label in (("context", "context"), ("k", "K"))
             if key in config and config[key] != default[key]]
 

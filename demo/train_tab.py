@@ -17,7 +17,7 @@ from pixelar.checkpoints import run_metadata
 from . import pictures, serving
 from .common import BuiltTab, check_choice, check_learning_rate, check_whole, friendly
 from .data import DATASET_CHOICES, DataSets
-from .models import MODEL_ORDER, Workspace
+from .models import Workspace, model_order
 from .tour import guided_tour
 from .training import (
     CHECK_IMAGES,
@@ -116,7 +116,7 @@ def build_train_tab(data_sets: DataSets, session: gr.State, slot: TrainingSlot |
     with gr.Tab("Train", elem_id="tab-train") as tab:
         with gr.Row(elem_classes="tab-body"):
             with gr.Column(scale=1, min_width=340, elem_classes="controls"):
-                kind = gr.Radio([(k.upper(), k) for k in MODEL_ORDER], value="v3", label="Model", elem_id="train-model")
+                kind = gr.Radio([(k.upper(), k) for k in model_order()], value="v3", label="Model", elem_id="train-model")
                 context = gr.Radio(list(CONTEXTS), value=28, label="Context length: previous pixels seen (the seed's: 28)",
                                    elem_id="train-context")
                 with gr.Row():
@@ -160,14 +160,14 @@ def build_train_tab(data_sets: DataSets, session: gr.State, slot: TrainingSlot |
     @friendly
     def on_kind(kind):
         """A new model kind starts from its own presets (V4 counts whole images) and learning rate."""
-        quick = budgets(check_choice(kind, "Model", MODEL_ORDER))["quick"]
+        quick = budgets(check_choice(kind, "Model", model_order()))["quick"]
         return (gr.Radio(budget_choices(kind, None), value="quick"), quick.steps,
                 gr.Number(quick.batch_size, label=batch_label(kind), info=batch_info(kind)), pixelar.MODELS[kind].learning_rate,
-                gr.Radio(visible=unit(kind) == "pixels"))
+                gr.Radio(visible=not pixelar.MODELS[kind].sees_whole_past))
 
     @friendly
     def on_budget(kind, key):
-        presets = budgets(check_choice(kind, "Model", MODEL_ORDER))
+        presets = budgets(check_choice(kind, "Model", model_order()))
         preset = presets[check_choice(key, "Budget", list(presets))]
         return preset.steps, preset.batch_size
 

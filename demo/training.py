@@ -11,7 +11,8 @@ import torch
 
 import pixelar
 from pixelar.memory import check_batch_size, max_batch_size
-from pixelar.models import CONFIGS, N_PIXELS, PixelMLP
+from pixelar.interface import PixelModel
+from pixelar.models import N_PIXELS
 
 from . import serving
 from .common import check_whole
@@ -87,23 +88,23 @@ class Shape:
     @classmethod
     def default(cls, kind: str) -> Shape:
         """The model's own shape: the seed's for V1-V3, the whole past for V4."""
-        config = CONFIGS[kind]()
+        config = pixelar.MODELS[kind].config_class()
         return cls(context=config.context, k=config.k)
 
     @classmethod
     def check(cls, kind: str, context, k) -> Shape:
         """A shape for ``kind``, or a ValueError naming the bad field; V4 always sees the whole past."""
         k = check_whole(k, "K (intensity bins)", *K_RANGE)
-        if unit(kind) == "images":
+        if pixelar.MODELS[kind].sees_whole_past:
             return cls(context=N_PIXELS, k=k)
         context = check_whole(context, "Context length", 1, max(CONTEXTS))
         return cls(context=context, k=k)
 
     def overrides(self, kind: str) -> dict:
-        return {"k": self.k} if unit(kind) == "images" else {"context": self.context, "k": self.k}
+        return {"k": self.k} if pixelar.MODELS[kind].sees_whole_past else {"context": self.context, "k": self.k}
 
     def config(self, kind: str):
-        return CONFIGS[kind](**self.overrides(kind))
+        return pixelar.MODELS[kind].config_class(**self.overrides(kind))
 
     def max_batch_size(self, kind: str) -> int:
         """The largest batch this shape trains on within the core's memory budget."""
@@ -113,7 +114,7 @@ class Shape:
         return pixelar.build_model(kind, **self.overrides(kind))
 
     def describe(self, kind: str) -> str:
-        return f"K {self.k}" if unit(kind) == "images" else f"context {self.context} · K {self.k}"
+        return f"K {self.k}" if pixelar.MODELS[kind].sees_whole_past else f"context {self.context} · K {self.k}"
 
 
 @dataclass(frozen=True)
@@ -277,7 +278,7 @@ class TrainingRun:
     held-out check, go into a queue that the UI drains; ``stop`` ends it within a step with everything trained so
     far kept, and so does reaching ``max_seconds`` (then ``capped`` is set)."""
 
-    def __init__(self, model: PixelMLP, dataset: pixelar.Dataset, config: pixelar.TrainConfig, stop: threading.Event,
+    def __init__(self, model: PixelModel, dataset: pixelar.Dataset, config: pixelar.TrainConfig, stop: threading.Event,
                  max_seconds: float | None = None):
         self.model, self.dataset, self.config, self.stop = model, dataset, config, stop
         self.updates: queue.Queue = queue.Queue()

@@ -22,18 +22,14 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .inputs import clean_text
-from .models import CONFIGS, MODELS, PixelMLP, seeded
+from .interface import MODELS, PixelModel, check_settings
+from .models import seeded
 
 FORMAT = "pixelar-checkpoint"
 FORMAT_VERSION = 1
 MAX_HEADER_BYTES = 1_000_000  # a real header is a few kB
 HEADER_ENTRIES = {"format", "format_version", "pixelar", "weights_sha256"}  # what save_atomically's callers write
 MAX_PARAMETERS = 50_000_000  # 200 MB of float32: far above any model here
-CONFIG_LIMITS = {  # integer config fields and their allowed ranges
-    "k": (2, 256), "context": (1, 784), "hidden": (1, 8192), "pos_dim": (1, 1024), "token_dim": (1, 1024),
-    "class_dim": (1, 1024), "num_classes": (1, 1000), "channels": (1, 1024), "layers": (1, 64),
-    "dilation_cycle": (1, 8), "head": (1, 4096),
-}
 METADATA_TYPES = {  # known metadata keys the app and CLI read, and the types they must have
     "dataset": str, "steps": int, "samples_seen": int, "train_seconds": (int, float), "device": str,
     "held_out_nll": (int, float), "held_out_images": int, "batch_size": int, "learning_rate": (int, float),
@@ -47,7 +43,7 @@ class CheckpointError(ValueError):
     """A checkpoint file is missing, unreadable, foreign, or does not match the model it describes."""
 
 
-def save_checkpoint(model: PixelMLP, path: str | Path, **metadata) -> Path:
+def save_checkpoint(model: PixelModel, path: str | Path, **metadata) -> Path:
     """Write ``model`` and ``metadata`` (data set, steps, samples seen, seconds, device, NLL...) atomically."""
     path = Path(path)
     info = {**model.metadata, **metadata, "model": model.name, "config": dataclasses.asdict(model.config)}
@@ -57,7 +53,7 @@ def save_checkpoint(model: PixelMLP, path: str | Path, **metadata) -> Path:
     return path
 
 
-def run_metadata(model: PixelMLP, result, config, dataset, held_out_nll: float, held_out_images: int) -> dict:
+def run_metadata(model: PixelModel, result, config, dataset, held_out_nll: float, held_out_images: int) -> dict:
     """What a checkpoint records about the training run that made it (the one place this is assembled)."""
     return {
         "dataset": dataset.name, "class_names": list(dataset.class_names), "steps": result.steps,
@@ -185,17 +181,13 @@ def _cleaned(value):
 
 
 def _checked_config(path, name: str, config) -> dict:
-    defaults = {f.name: f.default for f in dataclasses.fields(CONFIGS[name])}
-    if not isinstance(config, dict) or set(config) - set(defaults):
+    """The file's config, checked against the model's settings and their ranges (``check_settings``)."""
+    if not isinstance(config, dict):
         raise CheckpointError(f"{path}: its {name} config is not a set of {name} settings")
-    for key, value in config.items():
-        if isinstance(defaults[key], int):
-            low, high = CONFIG_LIMITS.get(key, (1, 0))  # an integer setting without known limits takes nothing
-            if not _is_int(value) or not low <= value <= high:
-                raise CheckpointError(f"{path}: config {key} must be a whole number from {low} to {high}, got {value!r}")
-        elif not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-            raise CheckpointError(f"{path}: config {key} must be a number, got {value!r}")
-    return config
+    try:
+        return check_settings(MODELS[name].config_class, config, name)
+    except ValueError as error:
+        raise CheckpointError(f"{path}: config: {error}") from None
 
 
 def stored_digest(path, meta: dict) -> str | None:
@@ -215,12 +207,12 @@ def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> PixelMLP:
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> PixelModel:
     """Rebuild the model a checkpoint describes, load its weights, and attach its metadata (``model.metadata``)."""
     header, meta = read_header(path)
     info = _checked_info(path, meta)
     name = info["model"]
-    model = load_weights(path, header, MODELS[name], CONFIGS[name](**info["config"]), stored_digest(path, meta))
+    model = load_weights(path, header, MODELS[name], MODELS[name].config_class(**info["config"]), stored_digest(path, meta))
     model.metadata = {k: v for k, v in info.items() if k not in ("model", "config")}
     return model.to(device).eval()
 

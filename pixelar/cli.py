@@ -13,6 +13,7 @@ from . import checkpoints, data, fidelity, models, reading, render
 from .device import PRECISIONS, TRAINING_PRECISIONS, pick_device
 from .evaluation import evaluate
 from .inputs import number, whole_number
+from .interface import MODELS, settings
 from .memory import check_batch_size
 from .sampling import MAX_SAMPLES, SEED_MAX, sample
 from .training import LR_SCHEDULES, TrainConfig, TrainEvent, train
@@ -52,6 +53,33 @@ def real(name: str, low: float, high: float, above_low: bool = False):
 TRAIN_SEED, SAMPLE_SEED = whole("seed", 0, 2**63 - 1), whole("seed", 0, SEED_MAX)
 
 
+def shape_settings() -> dict[str, list]:
+    """Every model setting the CLI offers as a flag, with the models that have it: ``{"k": [(name, field), ...]}``."""
+    found: dict[str, list] = {}
+    for cls in MODELS.values():
+        for name, field in settings(cls.config_class).items():
+            if field.metadata["flag"]:
+                found.setdefault(name, []).append((cls.name, field))
+    return found
+
+
+def add_shape_flags(group) -> None:
+    """``--k``, ``--hidden``, ``--channels``...: one flag per setting of the registered models, its range, its
+    models and their defaults read from their configs."""
+    for name, owners in shape_settings().items():
+        label = owners[0][1].metadata["label"]
+        low = min(f.metadata["range"][0] for _, f in owners)
+        high = max(f.metadata["range"][1] for _, f in owners)
+        kind = whole(label, low, high) if isinstance(owners[0][1].default, int) else real(label, low, high)
+        by_default: dict = {}
+        for model, field in owners:
+            by_default.setdefault(field.default, []).append(model)
+        defaults = "; ".join(f"{d:g}" + ("" if len(by_default) == 1 else f" for {', '.join(m)}") for d, m in by_default.items())
+        which = "" if len(owners) == len(MODELS) else f"{', '.join(m for m, _ in owners)}: "
+        group.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, default=None,
+                           help=f"{which}{label}, {low:g} to {high:g} (default {defaults})")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -70,7 +98,7 @@ def build_parser() -> Parser:
     p.set_defaults(run=cmd_models)
 
     p = sub.add_parser("train", help="train a model and save a checkpoint")
-    p.add_argument("--model", choices=list(models.MODELS), default="v3", help="which model (default v3)")
+    p.add_argument("--model", choices=list(MODELS), default="v3", help="which model (default v3)")
     p.add_argument("--dataset", choices=data.DATASET_NAMES, default="mnist-5k", help="data set (default mnist-5k, offline)")
     p.add_argument("--data-root", default=str(data.DEFAULT_ROOT), help="where downloaded data sets live (default data/)")
     p.add_argument("--out", required=True, help="checkpoint file to write (.safetensors)")
@@ -84,12 +112,7 @@ def build_parser() -> Parser:
     g.add_argument("--weight-decay", type=real("weight decay", 0, 10**6), default=None, help="AdamW weight decay (default: the seed's for the model)")
     g.add_argument("--schedule", choices=LR_SCHEDULES, default="constant", help="learning-rate schedule (default constant, the seed's)")
     g = p.add_argument_group("model shape (defaults: the model's own)")
-    g.add_argument("--k", type=whole("K (intensity bins)", 2, 256), default=None, help="intensity bins, 2..256 (default 16)")
-    g.add_argument("--hidden", type=whole("hidden width", 1, 10**9), default=None, help="v1-v3: hidden width (default 1024)")
-    g.add_argument("--context", type=whole("context length", 1, 10**9), default=None, help="v1-v3: previous pixels seen (default 28)")
-    g.add_argument("--dropout", type=real("dropout", 0, 1), default=None, help="dropout (default 0.25 for v1-v3, 0.1 for v4)")
-    g.add_argument("--channels", type=whole("channels", 1, 10**9), default=None, help="v4: width of its two stacks (default 64)")
-    g.add_argument("--layers", type=whole("layers", 1, 10**9), default=None, help="v4: gated blocks (default 10)")
+    add_shape_flags(g)
     g = p.add_argument_group("run")
     g.add_argument("--device", default="auto", help="auto (CUDA, MPS, else CPU), cpu, cuda, mps")
     g.add_argument("--precision", choices=TRAINING_PRECISIONS, default="auto", help="auto (bf16 autocast where native), fp32, bf16 (default auto)")
@@ -152,7 +175,7 @@ def build_parser() -> Parser:
 
 def cmd_models(args) -> int:
     print(f"{'model':6} {'parameters':>12}  description")
-    for name, cls in models.MODELS.items():
+    for name, cls in MODELS.items():
         print(f"{name:6} {models.count_parameters(cls()):>12,}  {cls.description}")
     return 0
 
@@ -161,8 +184,7 @@ def cmd_train(args) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_file():
         raise ValueError(f"--out {out} is a folder, not a file")
-    shape = {"k": args.k, "hidden": args.hidden, "context": args.context, "dropout": args.dropout,
-             "channels": args.channels, "layers": args.layers}
+    shape = {name: getattr(args, name) for name in shape_settings()}
     model = models.build_model(args.model, seed=args.seed, **{name: value for name, value in shape.items() if value is not None})
     config = TrainConfig(
         steps=args.steps, batch_size=args.batch_size or model.default_batch_size, learning_rate=args.lr,

@@ -10,6 +10,7 @@ from torch import nn
 from .data import Dataset, Split
 from .device import PRECISION_DTYPES, autocast
 from .inputs import whole_number
+from .interface import PixelModel
 from .layers import N_PIXELS
 from .planner import plan
 
@@ -18,7 +19,7 @@ IMAGES_PER_STEPPED_BATCH = 100  # int8 runs the sampler's steps: 784 calls per b
 
 
 @torch.no_grad()
-def pixel_nll_bits(model: nn.Module, tokens: torch.Tensor, labels: torch.Tensor, precision: str = "fp32") -> torch.Tensor:
+def pixel_nll_bits(model: PixelModel, tokens: torch.Tensor, labels: torch.Tensor, precision: str = "fp32") -> torch.Tensor:
     """NLL of every pixel of every image under the model, in bits: (N, 784). ``tokens`` are (N, 784).
 
     One ``model.image_logits`` call per batch of images. precision: "fp32" (the default: exact figures), "bf16",
@@ -45,13 +46,13 @@ def pixel_nll_bits(model: nn.Module, tokens: torch.Tensor, labels: torch.Tensor,
     return out.cpu()
 
 
-def stepped_logits(model: nn.Module, tokens: torch.Tensor, labels: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+def stepped_logits(model: PixelModel, tokens: torch.Tensor, labels: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """Every pixel's logits computed as the sampler computes them, step by step, fed ``tokens``: (n, 784, K)."""
     state = model.begin(labels, dtype)
     return torch.stack([model.step(state, t, tokens) for t in range(N_PIXELS)], 1)
 
 
-def evaluate(model: nn.Module, data: Dataset | Split, max_images: int | None = None, precision: str = "fp32") -> float:
+def evaluate(model: PixelModel, data: Dataset | Split, max_images: int | None = None, precision: str = "fp32") -> float:
     """Mean NLL in bits per pixel over the held-out split (or the given split); 4.0 is uniform over 16 bins.
 
     max_images: use that many images spread evenly over the split (a class-sorted split keeps every class)."""
@@ -63,7 +64,7 @@ def evaluate(model: nn.Module, data: Dataset | Split, max_images: int | None = N
     return pixel_nll_bits(model, split.tokens(model.k), split.labels, precision).mean().item()
 
 
-def nll_map(model: nn.Module, image_tokens: torch.Tensor, label: int = 0) -> torch.Tensor:
+def nll_map(model: PixelModel, image_tokens: torch.Tensor, label: int = 0) -> torch.Tensor:
     """Per-pixel NLL (bits) of one real image as a (28, 28) map."""
     nll = pixel_nll_bits(model, image_tokens.reshape(1, N_PIXELS), torch.tensor([label]))
     return nll.view(28, 28)

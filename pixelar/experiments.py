@@ -12,12 +12,13 @@ import torch
 
 from .data import Split, quantize_grey_levels
 from .evaluation import pixel_nll_bits
-from .models import IMAGE_SIZE, N_PIXELS, PixelMLP
+from .interface import PixelModel
+from .models import IMAGE_SIZE, N_PIXELS
 from .sampling import Trace, sample
 
 
 def complete(
-    model: PixelMLP, grey_levels: np.ndarray, keep_rows: int, n: int = 4, label: int = 0, temperature: float = 1.0, seed: int | None = None
+    model: PixelModel, grey_levels: np.ndarray, keep_rows: int, n: int = 4, label: int = 0, temperature: float = 1.0, seed: int | None = None
 ) -> Trace:
     """Keep the first ``keep_rows`` rows of a real image (784 uint8 grey levels) and let the model finish it,
     ``n`` times. ``label`` is the class to finish it as (V3; it need not be the true one)."""
@@ -34,19 +35,19 @@ class Surprise:
     bits_per_pixel: float
 
 
-def score(model: PixelMLP, grey_levels: np.ndarray, label: int = 0) -> Surprise:
+def score(model: PixelModel, grey_levels: np.ndarray, label: int = 0) -> Surprise:
     """How surprised ``model`` is by each pixel of an image (784 uint8 grey levels, read as class ``label``):
     -log2 p of each pixel's token given the pixels before it, as a (28, 28) map, and the total."""
     nll = pixel_nll_bits(model, torch.from_numpy(real_tokens(grey_levels, model.k)).view(1, N_PIXELS), torch.tensor([label]))[0]
     return Surprise(nll.view(IMAGE_SIZE, IMAGE_SIZE).numpy(), float(nll.sum()), float(nll.mean()))
 
 
-def surprise(models: Mapping[str, PixelMLP], grey_levels: np.ndarray, label: int = 0) -> dict[str, Surprise]:
+def surprise(models: Mapping[str, PixelModel], grey_levels: np.ndarray, label: int = 0) -> dict[str, Surprise]:
     """How surprised each model is by each pixel of a real image (784 uint8 grey levels of class ``label``)."""
     return {name: score(model, grey_levels, label) for name, model in models.items()}
 
 
-def what_if(model: PixelMLP, trace: Trace, step: int, token: int) -> Trace:
+def what_if(model: PixelModel, trace: Trace, step: int, token: int) -> Trace:
     """The same generation (same seed, labels, temperature) with pixel ``step`` forced to ``token``:
     everything before ``step`` is kept, so only the future differs."""
     if not isinstance(step, (int, np.integer)) or not 0 <= step < N_PIXELS:
@@ -58,7 +59,7 @@ def what_if(model: PixelMLP, trace: Trace, step: int, token: int) -> Trace:
 
 
 def temperature_strip(
-    model: PixelMLP, temperatures: Sequence[float] = (0.3, 0.6, 1.0, 1.5), label: int = 0, seed: int | None = None
+    model: PixelModel, temperatures: Sequence[float] = (0.3, 0.6, 1.0, 1.5), label: int = 0, seed: int | None = None
 ) -> list[Trace]:
     """One image per temperature, same model, class and seed (the same dice): what temperature alone does."""
     if not temperatures:

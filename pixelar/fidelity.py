@@ -16,7 +16,8 @@ from torch import nn
 
 from .checkpoints import CheckpointError, stored_digest, load_weights, read_header, save_atomically
 from .data import Dataset, dequantize
-from .models import IMAGE_SIZE, PixelMLP, seeded
+from .interface import PixelModel
+from .models import IMAGE_SIZE, seeded
 from .sampling import sample
 
 CLASSIFIER_K = 16
@@ -128,7 +129,7 @@ class Fidelity:
 
 
 def class_fidelity(
-    model: PixelMLP, classifier: DigitClassifier, temperatures=FIDELITY_TEMPERATURES, per_class: int = 50, seed: int = 0,
+    model: PixelModel, classifier: DigitClassifier, temperatures=FIDELITY_TEMPERATURES, per_class: int = 50, seed: int = 0,
     precision: str = "fp32",
 ) -> Fidelity:
     """Sample ``per_class`` images of every class at each temperature and score them with ``classifier``."""

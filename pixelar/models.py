@@ -1,7 +1,5 @@
-"""The model registry, and the seed's three next-pixel MLPs behind one call shape: ``model(context, position, label)``.
-
-V4 (``pixelcnn.py``) scores whole images instead; what the one training loop, evaluator and sampler need from
-every model is ``training_loss``, ``image_logits`` and ``begin``/``step``.
+"""The seed's three next-pixel MLPs (V1-V3) behind one call shape, ``model(context, position, label)``, and the
+registry of every model (``MODELS``, filled by ``pixelar.interface.register``; V4 is in ``pixelcnn.py``).
 
 Each model's first layer sees a concatenation of per-slot features (one-hot or embedded context tokens,
 row and column embeddings, class embedding). A linear layer of a concatenation of looked-up vectors is a
@@ -11,7 +9,6 @@ is cheaper (no one-hot matrix, no 528-wide matmul). ``tests/test_models.py`` che
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,62 +18,46 @@ import torch.nn.functional as F
 from torch import nn
 
 from .context import gather_context, pad_tokens
+from .interface import MODELS, PixelModel, check_settings, register, setting  # noqa: F401  (MODELS: its old home)
 from .layers import IMAGE_SIZE, N_PIXELS, Dropout, SamplingLinear
-from .memory import check_sampling_memory
 from .planner import TILES
-from .pixelcnn import GatedPixelCNN, V4Config
 
 
 @dataclass
 class V1Config:
     """V1: one-hot context of the previous ``context`` tokens -> MLP -> K logits."""
 
-    k: int = 16  # intensity bins; token K is the start/padding token
-    context: int = 28  # previous pixels the MLP sees (raster order)
-    hidden: int = 1024  # width of both hidden layers
-    dropout: float = 0.25  # after each hidden layer, training only
+    k: int = setting(16, 2, 256, "K (intensity bins)")  # token K is the start/padding token
+    context: int = setting(28, 1, N_PIXELS, "context length")  # previous pixels the MLP sees (raster order)
+    hidden: int = setting(1024, 1, 8192, "hidden width")  # width of both hidden layers
+    dropout: float = setting(0.25, 0.0, 1.0, "dropout", below_high=True)  # after each hidden layer, training only
 
 
 @dataclass
 class V2Config(V1Config):
     """V2: V1 plus learned row and column embeddings of the pixel being predicted."""
 
-    pos_dim: int = 32
+    pos_dim: int = setting(32, 1, 1024, "position embedding size")
 
 
 @dataclass
 class V3Config(V2Config):
     """V3: learned token embeddings instead of one-hot, positions, and a class embedding."""
 
-    token_dim: int = 16
-    class_dim: int = 16
-    num_classes: int = 10
+    token_dim: int = setting(16, 1, 1024, "token embedding size")
+    class_dim: int = setting(16, 1, 1024, "class embedding size")
+    num_classes: int = setting(10, 1, 1000, "number of classes", flag=False)  # from the data set
 
 
-class PixelMLP(nn.Module):
+class PixelMLP(PixelModel):
     """Shared body: fc1 (as a table lookup) -> ReLU -> dropout -> fc2 -> ReLU -> dropout -> fc_out."""
 
-    name: str = ""
-    description: str = ""
-    conditional: bool = False  # uses the class label
-    uses_position: bool = False  # uses the position of the pixel being predicted
-    weight_decay: float = 1e-5  # the seed's AdamW weight decay for this model
-    learning_rate: float = 1e-3
-    batch_unit = "pixels"  # a training step sees random (image, pixel) pairs
-    default_batch_size = 512  # the seed's
-    sampling_precisions = ("fp32", "bf16", "int8")  # the paths its steps have (pixelar.planner times them)
+    sampling_precisions = ("fp32", "bf16", "int8")
     train_bytes_per_pair = 34_400  # at hidden 1024, measured by benchmarks/train_memory.py; grows with hidden
     sampling_memory_terms = "its fc1 table is context x (K+1) x hidden floats"
 
     def __init__(self, config: V1Config, input_dim: int):
-        super().__init__()
-        if not 2 <= config.k <= 256:
-            raise ValueError(f"K (intensity bins) must be between 2 and 256, got {config.k}")
-        if config.context < 1:
-            raise ValueError(f"context length must be at least 1, got {config.context}")
-        check_sampling_memory(type(self), config)
-        self.config = config
-        self.metadata: dict = {}  # filled from a checkpoint: data set, training budget, measured NLL
+        super().__init__(config)
         self.fc1 = nn.Linear(input_dim, config.hidden)
         self.fc2 = nn.Linear(config.hidden, config.hidden)
         self.dropout = Dropout(config.dropout)
@@ -98,14 +79,6 @@ class PixelMLP(nn.Module):
     @classmethod
     def train_bytes_per_sample(cls, config: V1Config) -> int:
         return cls.train_bytes_per_pair * config.hidden // 1024
-
-    @property
-    def k(self) -> int:
-        return self.config.k
-
-    @property
-    def start_token(self) -> int:
-        return self.config.k
 
     def fc1_table(self) -> torch.Tensor:
         """Rows whose sums give fc1's pre-activation without bias: (n_rows, hidden)."""
@@ -231,15 +204,17 @@ class MLPState:
     labels: torch.Tensor  # (n,)
 
 
+@register
 class OneHotPixelPredictor(PixelMLP):
     """V1 of the seed: the one-hot context window only."""
 
     name = "v1"
     description = "one-hot context"
+    config_class = V1Config
     weight_decay = 1e-2  # the seed builds V1's AdamW without weight_decay, i.e. PyTorch's default
 
     def __init__(self, config: V1Config | None = None):
-        config = config or V1Config()
+        config = config or self.config_class()
         super().__init__(config, config.context * (config.k + 1))
 
     def fc1_table(self):
@@ -249,15 +224,17 @@ class OneHotPixelPredictor(PixelMLP):
         return self._context_rows(context, self.config.k + 1)
 
 
+@register
 class OneHotPixelPredictorWithPosition(PixelMLP):
     """V2 of the seed: one-hot context plus learned row and column embeddings."""
 
     name = "v2"
     description = "one-hot context + row/column embeddings"
+    config_class = V2Config
     uses_position = True
 
     def __init__(self, config: V2Config | None = None):
-        config = config or V2Config()
+        config = config or self.config_class()
         onehot_dim = config.context * (config.k + 1)
         super().__init__(config, onehot_dim + 2 * config.pos_dim)
         self.row_pos_embedding = nn.Embedding(IMAGE_SIZE, config.pos_dim)
@@ -282,16 +259,18 @@ class OneHotPixelPredictorWithPosition(PixelMLP):
         return torch.cat([self._context_rows(context, c.k + 1), self._position_rows(position, base)], dim=1)
 
 
+@register
 class CategoricalPixelPredictor(PixelMLP):
     """V3 of the seed: token embeddings, row/column embeddings and a class embedding."""
 
     name = "v3"
     description = "token embeddings + positions + class"
+    config_class = V3Config
     conditional = True
     uses_position = True
 
     def __init__(self, config: V3Config | None = None):
-        config = config or V3Config()
+        config = config or self.config_class()
         super().__init__(config, config.context * config.token_dim + 2 * config.pos_dim + config.class_dim)
         self.token_embedding = nn.Embedding(config.k + 1, config.token_dim)
         self.row_pos_embedding = nn.Embedding(IMAGE_SIZE, config.pos_dim)
@@ -325,27 +304,16 @@ class CategoricalPixelPredictor(PixelMLP):
         return torch.cat([self._context_rows(context, c.k + 1), self._position_rows(position, base), cls], dim=1)
 
 
-MODELS: dict[str, type[nn.Module]] = {
-    cls.name: cls
-    for cls in (OneHotPixelPredictor, OneHotPixelPredictorWithPosition, CategoricalPixelPredictor, GatedPixelCNN)
-}
-CONFIGS = {"v1": V1Config, "v2": V2Config, "v3": V3Config, "v4": V4Config}
-
-
-def build_model(name: str, seed: int = 0, **overrides) -> nn.Module:
+def build_model(name: str, seed: int = 0, **overrides) -> PixelModel:
     """A fresh model from the registry, its weights drawn from ``seed`` alone (the process-global random
     state is neither used nor changed); ``overrides`` set config fields (e.g. ``k=4, hidden=64``)."""
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
-    config_cls = CONFIGS[name]
-    known = {f.name for f in dataclasses.fields(config_cls)}
-    unknown = set(overrides) - known
-    if unknown:
-        raise ValueError(f"{name} has no setting {', '.join(sorted(unknown))}; it has {', '.join(sorted(known))}")
-    return seeded(MODELS[name], config_cls(**overrides), seed)
+    config_class = MODELS[name].config_class
+    return seeded(MODELS[name], config_class(**check_settings(config_class, overrides, name)), seed)
 
 
-def seeded(cls, config, seed: int) -> nn.Module:
+def seeded(cls: type[PixelModel], config, seed: int) -> PixelModel:
     """``cls(config)`` with PyTorch's default initialisation drawn from its own generator seeded with ``seed``."""
     with torch.device("meta"):
         model = cls(config)  # shapes only: no memory, no draw from the global random state

@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .interface import PixelModel, register, setting
 from .layers import IMAGE_SIZE, N_PIXELS, ChannelDropout
-from .memory import check_sampling_memory
 from .planner import TILES
 
 FIRST_ROWS = 2  # the first vertical layer sees the 2 rows above ...
@@ -37,15 +37,15 @@ FIRST_LEFT = 3  # the first horizontal layer sees pixels j-3 .. j-1 of its own r
 class V4Config:
     """V4: gated PixelCNN, vertical + horizontal stacks, class bias in every block."""
 
-    k: int = 16  # intensity bins
-    context: int = N_PIXELS  # every earlier pixel: the context overlay shows the whole past
-    channels: int = 64  # width of both stacks
-    layers: int = 10  # gated blocks after the first layer
-    dilation_cycle: int = 4  # block l has dilation 2 ** (l % cycle): 1, 2, 4, 8, 1, 2, ...
-    token_dim: int = 16  # token embedding size
-    head: int = 128  # hidden width of the 1x1 output head
-    dropout: float = 0.1  # channel dropout on each block's gated output, training only
-    num_classes: int = 10
+    k: int = setting(16, 2, 256, "K (intensity bins)")
+    context: int = setting(N_PIXELS, N_PIXELS, N_PIXELS, "context length (V4 sees every earlier pixel)")
+    channels: int = setting(64, 1, 1024, "channels (width of both stacks)")  # width of both stacks
+    layers: int = setting(10, 1, 64, "layers (gated blocks)")  # gated blocks after the first layer
+    dilation_cycle: int = setting(4, 1, 8, "dilation cycle")  # block l has dilation 2 ** (l % cycle): 1, 2, 4, 8, 1, ...
+    token_dim: int = setting(16, 1, 1024, "token embedding size")
+    head: int = setting(128, 1, 4096, "head width")  # hidden width of the 1x1 output head
+    dropout: float = setting(0.1, 0.0, 1.0, "dropout", below_high=True)  # channel dropout on each block's output, training only
+    num_classes: int = setting(10, 1, 1000, "number of classes", flag=False)  # from the data set
 
 
 def dilations_of(c: V4Config) -> list[int]:
@@ -70,13 +70,16 @@ def _shifted_conv(x: torch.Tensor, conv: nn.Conv2d, top: int, left: int) -> torc
     return conv(F.pad(x, pad))
 
 
-class GatedPixelCNN(nn.Module):
+@register
+class GatedPixelCNN(PixelModel):
     """V4. ``image_logits(tokens, labels)`` scores every pixel of whole images in one pass."""
 
     name = "v4"
     description = "gated PixelCNN over the whole past + class"
+    config_class = V4Config
     conditional = True
     uses_position = True  # knows where it is from the image borders
+    sees_whole_past = True
     learning_rate = 2e-3
     weight_decay = 1e-2
     batch_unit = "images"  # a training step sees whole images
@@ -86,19 +89,8 @@ class GatedPixelCNN(nn.Module):
     sampling_memory_terms = "its sampling caches are channels x layers x (2 x the largest dilation + 28) floats an image"
 
     def __init__(self, config: V4Config | None = None):
-        super().__init__()
         c = config or V4Config()
-        if not 2 <= c.k <= 256:
-            raise ValueError(f"K (intensity bins) must be between 2 and 256, got {c.k}")
-        if c.context != N_PIXELS:
-            raise ValueError(f"V4 sees every earlier pixel: its context is {N_PIXELS}, not {c.context}")
-        if not 0.0 <= c.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {c.dropout}")
-        if c.channels < 1 or c.layers < 1 or c.dilation_cycle < 1:
-            raise ValueError("channels, layers and dilation cycle must be at least 1")
-        check_sampling_memory(type(self), c)
-        self.config = c
-        self.metadata: dict = {}
+        super().__init__(c)
         ch, n_in = c.channels, c.token_dim + 1  # + a constant 1 channel: zero padding marks the border
         self.token_embedding = nn.Embedding(c.k, c.token_dim)
         self.v_in = nn.Conv2d(n_in, ch, (FIRST_ROWS, 2 * FIRST_HALF_WIDTH + 1))
@@ -131,13 +123,6 @@ class GatedPixelCNN(nn.Module):
     def train_bytes_per_sample(cls, c: V4Config) -> int:
         return cls.train_bytes_per_image * c.channels * c.layers // 640
 
-    @property
-    def k(self) -> int:
-        return self.config.k
-
-    @property
-    def start_token(self) -> int:
-        return self.config.k  # never fed to the network: the border is zero padding
 
     def _class_biases(self, labels: torch.Tensor):
         """(B,) labels -> input biases (B, 2C) and per-block gate biases, vertical and horizontal (B, L, 2C)."""

@@ -9,12 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
-from torch import nn
 
 from .data import Dataset
 from .device import PRECISION_NAMES, TRAINING_PRECISIONS, autocast, compute_dtype, pick_device
 from .evaluation import evaluate
 from .inputs import whole_number
+from .interface import PixelModel
 from .layers import ChannelDropout, Dropout
 from .memory import check_batch_size
 
@@ -96,7 +96,7 @@ class TrainResult:
 
 
 def train(
-    model: nn.Module,
+    model: PixelModel,
     dataset: Dataset,
     config: TrainConfig | None = None,
     on_event: Callable[[TrainEvent], None] | None = None,

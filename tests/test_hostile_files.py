@@ -241,7 +241,7 @@ def accepted(name: str, config: dict) -> bool:
     """Whether a checkpoint of this config loads: buildable, and within the parameter cap."""
     try:
         with torch.device("meta"):
-            model = pixelar.MODELS[name](pixelar.models.CONFIGS[name](**config))
+            model = pixelar.MODELS[name](pixelar.MODELS[name].config_class(**config))
     except ValueError:
         return False
     return pixelar.count_parameters(model) <= pixelar.checkpoints.MAX_PARAMETERS
@@ -276,7 +276,7 @@ def test_no_accepted_file_takes_a_multiple_of_the_shipped_v3s_memory(shipped_v3_
     name, config = drawn
     if not accepted(name, config):
         return  # the listed example: refused now, so it cannot be loaded at all
-    path = save_checkpoint(pixelar.models.seeded(pixelar.MODELS[name], pixelar.models.CONFIGS[name](**config), 0),
+    path = save_checkpoint(pixelar.models.seeded(pixelar.MODELS[name], pixelar.MODELS[name].config_class(**config), 0),
                            tmp_path / f"{name}.safetensors", dataset="mnist-5k")
     peak = sample_peak_mib(path)
     assert peak <= PEAK_MULTIPLE * shipped_v3_peak, f"{name} {config}: {peak} MiB, the shipped V3 {shipped_v3_peak} MiB"
