@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import re
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -25,9 +24,9 @@ from pathlib import Path
 
 from gradio_client import Client
 
+from benchmarks.app_server import AppServer
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-from app_fixtures import AppServer  # noqa: E402  (the tests' way of starting the real app)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]

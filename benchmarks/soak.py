@@ -31,9 +31,8 @@ import httpx
 from gradio_client import Client
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
-from app_fixtures import AppServer, press_sample, step_sample_event  # noqa: E402  (the tests' way to run the app)
+from benchmarks.app_server import AppServer, press_sample, step_sample_event  # noqa: E402
 from benchmarks.common import machine  # noqa: E402
 
 MB = 2**20

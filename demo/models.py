@@ -102,8 +102,10 @@ class Shelf:
         self._lock = threading.Lock()
 
     def shipped(self) -> dict[str, dict]:
-        """Checkpoints that load, by file stem, V1, V2, V3 first: ``{"v3": metadata, ...}``."""
-        found = {path.stem: model.metadata | {"model": model.name} for path, model in self._scan().items()}
+        """Checkpoints that load, by file stem, V1, V2, V3 first: ``{"v3": metadata, ...}``, each with the model's
+        kind (``"model"``) and its config as a dict (``"config"``: ``load_checkpoint`` keeps neither in metadata)."""
+        found = {path.stem: model.metadata | {"model": model.name, "config": vars(model.config)}
+                 for path, model in self._scan().items()}
         return dict(sorted(found.items(), key=lambda item: (item[0] not in model_order(), item[0])))
 
     def refused(self) -> dict[str, str]:
@@ -197,7 +199,7 @@ class Shelf:
     def _shipped_label(name: str, info: dict) -> str:
         kind = info["model"]
         label = name.upper() if name == kind else f"{clean_text(name)} ({kind.upper()})"
-        return " · ".join([label, "pretrained", *_shape(kind, info.get("config", {})), *_nll(info)])
+        return " · ".join([label, "pretrained", *_shape(kind, info["config"]), *_nll(info)])
 
     @staticmethod
     def _trained_label(name: str, model: PixelModel) -> str:

@@ -18,7 +18,7 @@ import pixelar
 from pixelar import render
 from pixelar.experiments import Surprise
 from pixelar.models import IMAGE_SIZE
-from pixelar.stepview import SURPRISE_MAX_BITS, with_color_bar
+from pixelar.render import SURPRISE_MAX_BITS, with_color_bar
 
 GRID_WIDTH = 672  # screen pixels a grid is drawn at (then shown with nearest-neighbour scaling)
 CUT = (255, 60, 60)  # where the real rows of a completion end

@@ -5,10 +5,8 @@
 // and keeps each answer per (panel, step); Play never asks.
 // js_on_load runs once: every animation frame re-reads props.value and redraws only when something changed.
 const LUTS = __LUTS__;  // {entropy: [[r,g,b] x256], surprise: [...], looked: [...]}: dark = unremarkable, bright = notable
-const SIZE = 28, N = SIZE * SIZE, SURPRISE_MAX = 8, LOOK_DELAY_MS = 150;
-const C = {bg: '#1c1c24', text: '#ebebf0', dim: '#9a9aae', grid: '#464655', bar: '#96a0b9', chosen: '#ff961e',
-           window: '#28d2ff', reshaped: '#ff5ac8', start: '#2d4178', gutter: '#282830', unseen: '#464650',
-           looked: '#7cf03c'};
+const SIZE = 28, N = SIZE * SIZE, SURPRISE_MAX = __SURPRISE_MAX__, LOOK_DELAY_MS = 150;  // surprise: bits, as on the server
+const C = __COLOURS__;  // pixelar.render.COLOURS as CSS colours: {bg: '#rrggbb', chosen: ..., window: ..., ...}
 const SPEEDS = [
   {label: '4 pixels a second', perSecond: 4},
   {label: '1 row a second', perSecond: 28},

@@ -19,6 +19,7 @@ import gradio as gr
 import numpy as np
 
 import pixelar
+from pixelar import render
 
 from .where_it_looked import where_it_looked
 
@@ -73,11 +74,17 @@ def _luts() -> str:
 
 
 def player_js() -> str:
-    return (HERE / "player.js").read_text().replace("__LUTS__", _luts())
+    """The player's script, given the colour tables, the colours (``pixelar.render.COLOURS``) and the surprise scale
+    the server's pictures use, so that the page and the server draw alike."""
+    return ((HERE / "player.js").read_text().replace("__LUTS__", _luts())
+            .replace("__COLOURS__", json.dumps(render.css_colours(), separators=(",", ":")))
+            .replace("__SURPRISE_MAX__", f"{render.SURPRISE_MAX_BITS:g}"))
 
 
 def player_css() -> str:
-    return (HERE / "player.css").read_text()
+    """The player's style, after one rule that sets ``pixelar.render.COLOURS`` as custom properties (--px-chosen, ...)."""
+    colours = " ".join(f"--px-{name}: {value};" for name, value in render.css_colours().items())
+    return f".px-player {{ {colours} }}\n" + (HERE / "player.css").read_text()
 
 
 def _b64(array: np.ndarray) -> str:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .models import N_PIXELS
+from .layers import N_PIXELS
 
 DIGITS = tuple(str(d) for d in range(10))
 FASHION_CLASSES = (

@@ -71,17 +71,18 @@ class SamplingLinear:
             self.int8 = Int8Linear(layer, rows)
             return
         self.weight, self.bias = layer.weight.detach().to(dtype), layer.bias.detach().to(dtype)
-        if dtype == torch.bfloat16 and self.weight.device.type == "cpu":
+        reorder, self.linear = private_op("mkldnn", "_reorder_linear_weight"), private_op("mkldnn", "_linear_pointwise")
+        if dtype == torch.bfloat16 and self.weight.device.type == "cpu" and reorder and self.linear:
             try:
-                self.weight, self.packed = torch.ops.mkldnn._reorder_linear_weight(self.weight, rows), True
-            except (AttributeError, RuntimeError):  # no such op in this torch, or no bf16 kernel for this CPU
+                self.weight, self.packed = reorder(self.weight, rows), True
+            except RuntimeError:  # no bf16 kernel for this CPU
                 pass
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if self.int8 is not None:
             y = self.int8(x)
         elif self.packed:
-            return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "relu" if self.relu else "none", [], "")
+            return self.linear(x, self.weight, self.bias, "relu" if self.relu else "none", [], "")
         else:
             y = F.linear(x, self.weight, self.bias)
         return F.relu(y) if self.relu else y
@@ -95,17 +96,21 @@ class Int8Linear:
     """
 
     def __init__(self, layer: nn.Linear, rows: int):
+        ops = int8_ops()
+        if ops is None:
+            raise RuntimeError("the int8 path needs oneDNN's quantised linear ops, which this torch lacks; use fp32 or bf16")
+        prepack, self.qlinear = ops
         weight = layer.weight.detach().float()
         self.scale = weight.abs().amax(1).clamp_min(1e-30) / 127  # (out,)
         quantised = torch.round(weight / self.scale[:, None]).to(torch.int8)
-        self.weight = torch.ops.onednn.qlinear_prepack(quantised, [rows, weight.shape[1]])
+        self.weight = prepack(quantised, [rows, weight.shape[1]])
         self.zero_points = torch.zeros(len(self.scale), dtype=torch.long)
         self.bias, self.levels = layer.bias.detach().float(), int8_levels()
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         row_scale = x.amax(1, keepdim=True).clamp_min(1e-30) / self.levels  # (rows, 1)
         q = torch.round(x / row_scale).to(torch.uint8)
-        y = torch.ops.onednn.qlinear_pointwise(
+        y = self.qlinear(
             q, 1.0, 0, self.weight, self.scale, self.zero_points, None, 1.0, 0, torch.float32, "none", [], ""
         )
         return torch.addcmul(self.bias, y, row_scale)
@@ -115,21 +120,42 @@ class Int8Linear:
 def int8_levels() -> int:
     """The largest activation byte that multiplies exactly here: 255, or 127 where the CPU's int8 instructions
     add pairs of byte products in 16 bits and saturate (AVX2 without VNNI), as measured on a worst case."""
+    prepack, qlinear = int8_ops() or (None, None)
+    if prepack is None:
+        raise RuntimeError("this torch has no oneDNN quantised linear ops")
     weight = torch.full((8, 64), 127, dtype=torch.int8)
-    packed = torch.ops.onednn.qlinear_prepack(weight, [4, 64])
+    packed = prepack(weight, [4, 64])
     x = torch.full((4, 64), 255, dtype=torch.uint8)
-    y = torch.ops.onednn.qlinear_pointwise(
+    y = qlinear(
         x, 1.0, 0, packed, torch.ones(8), torch.zeros(8, dtype=torch.long), None, 1.0, 0, torch.float32, "none", [], ""
     )
     return 255 if bool((y == 255 * 127 * 64).all()) else 127
 
 
+def private_op(namespace: str, name: str):
+    """``torch.ops.<namespace>.<name>``, or None where this torch build lacks it. The oneDNN ops used here
+    (``mkldnn._reorder_linear_weight``, ``mkldnn._linear_pointwise``, ``onednn.qlinear_prepack``,
+    ``onednn.qlinear_pointwise``) are torch internals, not public API: every use goes through this look-up and
+    has a plain path for when it answers None."""
+    try:
+        return getattr(getattr(torch.ops, namespace), name)
+    except (AttributeError, RuntimeError):
+        return None
+
+
+def int8_ops():
+    """(``qlinear_prepack``, ``qlinear_pointwise``) from oneDNN, or None where this torch lacks either."""
+    prepack, qlinear = private_op("onednn", "qlinear_prepack"), private_op("onednn", "qlinear_pointwise")
+    return (prepack, qlinear) if prepack is not None and qlinear is not None else None
+
+
 def int8_available(device: torch.device) -> bool:
-    """Whether the int8 path runs here: a CPU, and a torch with oneDNN's quantised linear ops."""
-    if device.type != "cpu":
+    """Whether the int8 path runs here: a CPU, and a torch with oneDNN's quantised linear ops that run on it.
+    Where it does not, the planner never offers int8 and an explicit request for it is refused."""
+    if device.type != "cpu" or int8_ops() is None:
         return False
     try:
         int8_levels()
-    except (AttributeError, RuntimeError):
+    except RuntimeError:  # the ops exist but have no kernel for this CPU (NotImplementedError included)
         return False
     return True

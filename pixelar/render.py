@@ -1,6 +1,8 @@
-"""Pictures of images and traces as numpy arrays and PIL images (no plotting library needed at run time)."""
+"""Pictures of images and traces as numpy arrays and PIL images (no plotting library needed at run time), and the
+colours every picture shares: ``COLOURS`` is also what the app's step player (``demo/player.js``) draws with."""
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 
@@ -10,8 +12,33 @@ from PIL import Image, ImageDraw, ImageFont
 from .models import IMAGE_SIZE, N_PIXELS
 from .sampling import Trace
 
-GUTTER = (40, 40, 48)  # between tiles of a grid
-UNSEEN = (70, 70, 80)  # pixels not generated yet in a heat map
+COLOURS = {  # RGB; the step player gets them as CSS colours (``css_colours``), so Python and the page agree
+    "bg": (28, 28, 36),  # background of the player and of colour bars
+    "text": (235, 235, 240),
+    "dim": (154, 154, 174),  # secondary text in the player
+    "grid": (70, 70, 85),  # the bar chart's grid lines
+    "bar": (150, 160, 185),  # a bin's probability as sampled
+    "chosen": (255, 150, 30),  # the pixel being chosen, and its bin in the bar chart
+    "window": (40, 210, 255),  # the context window the model sees
+    "reshaped": (255, 90, 200),  # the distribution at another temperature, top-k or top-p
+    "start": (45, 65, 120),  # start-token padding above the image
+    "gutter": (40, 40, 48),  # between tiles of a grid
+    "unseen": (70, 70, 80),  # pixels not generated yet
+    "looked": (124, 240, 60),  # where it looked: the dots on the player's canvas
+}
+GUTTER, UNSEEN, CURRENT = COLOURS["gutter"], COLOURS["unseen"], COLOURS["chosen"]
+SURPRISE_MAX_BITS = 8.0  # the shared top of every surprise map's colour scale (the player's too)
+
+
+def css_colours() -> dict[str, str]:
+    """``COLOURS`` as CSS hex colours: ``{"chosen": "#ff961e", ...}``."""
+    return {name: "#" + "".join(f"{v:02x}" for v in rgb) for name, rgb in COLOURS.items()}
+
+
+@functools.lru_cache(maxsize=8)
+def _font(size: int) -> ImageFont.ImageFont:
+    """PIL's built-in scalable font at ``size`` pixels (a bitmap font where FreeType is missing)."""
+    return ImageFont.load_default(size=size)
 
 
 def upscale(array: np.ndarray, scale: int) -> np.ndarray:
@@ -55,6 +82,23 @@ def trace_map(trace: Trace, kind: str, index: int = 0, step: int = N_PIXELS) -> 
     return values.reshape(IMAGE_SIZE, IMAGE_SIZE)
 
 
+def with_color_bar(picture: Image.Image, vmin: float, vmax: float, cmap: str, label: str) -> Image.Image:
+    """``picture`` with a labelled colour bar under it, for heat maps on a fixed scale; the labels grow with the
+    picture so that they stay readable when it is shown scaled down."""
+    width = picture.width
+    size = max(15, width // 40)
+    strip = heatmap(np.linspace(vmin, vmax, width)[None, :].repeat(14, axis=0), vmin, vmax, cmap, scale=1)
+    out = Image.new("RGB", (width, picture.height + 29 + size), COLOURS["bg"])
+    out.paste(picture, (0, 0))
+    out.paste(strip, (0, picture.height + 4))
+    draw = ImageDraw.Draw(out)
+    y = picture.height + 20
+    draw.text((2, y), f"{vmin:g}", fill=COLOURS["text"], font=_font(size))
+    draw.text((width / 2, y), label, fill=COLOURS["text"], font=_font(size), anchor="mt")
+    draw.text((width - 2, y), f"{vmax:g}", fill=COLOURS["text"], font=_font(size), anchor="rt")
+    return out
+
+
 def entropy_heatmap(trace: Trace, index: int = 0, step: int = N_PIXELS, scale: int = 8) -> Image.Image:
     """Entropy of each step's distribution, on the fixed scale 0 .. log2 K bits."""
     return heatmap(trace_map(trace, "entropy", index, step), 0.0, math.log2(trace.k), "magma", scale)
@@ -93,8 +137,6 @@ def sample_grid(images: np.ndarray, columns: int | None = None, scale: int = 4, 
     """(N, 28, 28) images in [0, 1] as one grid picture."""
     return tile([grey_image(im, scale) for im in images], columns, captions=captions)
 
-
-CURRENT = (255, 150, 30)  # the pixel being chosen
 
 
 def drawing_frame(trace: Trace, step: int, index: int = 0, scale: int = 8) -> Image.Image:

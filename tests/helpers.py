@@ -1,15 +1,31 @@
-"""Small real things for tests: tiny models and the full-image logits of a model, computed the plain way."""
+"""Small real things for tests: tiny models, a trace built by hand, and the full-image logits of a model, computed
+the plain way."""
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
+import pixelar
 from pixelar.context import gather_context, pad_tokens
 from pixelar.models import N_PIXELS, build_model
+from pixelar.sampling import entropy_bits, softmax_at
 
 
 def tiny(name: str, **overrides):
     return build_model(name, **{"hidden": 32, **overrides}).eval()
+
+
+def make_trace(k: int = 16, context: int = 28, temperature: float = 1.0, seed: int = 0) -> pixelar.Trace:
+    """A trace built by hand (no model): random logits, the most likely token chosen at every step."""
+    logits = np.random.default_rng(seed).normal(scale=2.0, size=(1, 784, k)).astype(np.float32)
+    probs = softmax_at(logits, temperature)
+    tokens = probs.argmax(-1)
+    return pixelar.Trace(
+        tokens=tokens, logits=logits, probs=probs, entropy=entropy_bits(probs).astype(np.float32),
+        chosen_prob=np.take_along_axis(probs, tokens[..., None], -1)[..., 0], labels=np.array([3]),
+        temperature=temperature, seed=seed, k=k, context=context,
+    )
 
 
 def seed_reference_logits(model, context, position, label) -> torch.Tensor:

@@ -4,6 +4,7 @@ import html
 import logging
 import shutil
 import threading
+from pathlib import Path
 
 import gradio as gr
 import pytest
@@ -156,6 +157,14 @@ def test_shelf_offers_the_shipped_models_in_order(tiny_checkpoints, tmp_path):
     assert model.name == "v3" and shelf.get("v3", None) is model  # loaded once, shared
     with pytest.raises(ValueError, match="unknown model 'v9'; choose one of v1, v2, v3, v4"):
         shelf.get("v9", None)
+
+
+def test_a_shipped_model_with_another_context_says_so(tmp_path):
+    """The label reads the loaded model's config (``load_checkpoint`` keeps no "config" in the metadata)."""
+    shutil.copy(Path(__file__).resolve().parents[1] / "checkpoints" / "v3-context56.safetensors", tmp_path)
+    [(label, name)] = Shelf(tmp_path).choices(None)
+    assert name == "v3-context56"
+    assert label.startswith("v3-context56 (V3) · pretrained · context 56 · ")
 
 
 def test_shelf_skips_bad_files_with_a_notice_and_a_log_line(app_checkpoints, caplog):

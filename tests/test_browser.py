@@ -192,6 +192,17 @@ def test_the_player_fits_a_projector_and_the_trace_is_sent_once(page):
                  "#step-player .px-entropy-map", "#step-player .px-surprise-map", "#step-player .px-play"]:
         assert inside_viewport(page, page.locator(part).first), part
     shot(page, "step-0")
+    # the canvas and the page draw with pixelar.render.COLOURS: the pixel being chosen, its window, the start tokens
+    for name in ("chosen", "window", "start"):
+        assert page.evaluate(CANVAS_COLOUR, list(render.COLOURS[name])) > 0, name
+    background = page.evaluate("() => getComputedStyle(document.querySelector('#step-player .px-player')).backgroundColor")
+    assert background == "rgb({}, {}, {})".format(*render.COLOURS["bg"])
+
+
+CANVAS_COLOUR = """(rgb) => { const c = document.querySelector('#step-player .px-canvas');
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
+  for (let i = 0; i < d.length; i += 4) if (d[i] === rgb[0] && d[i + 1] === rgb[1] && d[i + 2] === rgb[2]) n++;
+  return n; }"""  # pixels of the big canvas in one colour
 
 
 def ensure_player(page) -> None:

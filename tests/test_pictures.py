@@ -5,7 +5,7 @@ import pixelar
 from demo import pictures
 from pixelar import render
 from pixelar.experiments import Surprise
-from test_stepview import make_trace
+from helpers import make_trace
 
 
 class Event:

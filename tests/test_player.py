@@ -66,3 +66,19 @@ def test_a_v4_trace_tells_the_page_it_sees_the_whole_past():
     value = player.payload([player.pack_panel(trace)], trace, player.Facts("v4", model.uses_position, "2"), "caption")
     assert value["context"] == 784 and value["k"] == 16 and value["class_name"] == "2"  # the window: every earlier pixel
     assert np.array_equal(unpack(value["panels"][0], 16)["tokens"], trace.tokens[0])
+
+
+def test_the_page_draws_with_the_servers_colours_and_scales():
+    """player.js and player.css hold no colour of their own that the server's pictures also use: the page gets
+    ``pixelar.render.COLOURS`` and the surprise scale from player.py."""
+    from pixelar import render
+
+    script, style = player.player_js(), player.player_css()
+    assert not any(tag in script for tag in ("__LUTS__", "__COLOURS__", "__SURPRISE_MAX__"))
+    assert f"const C = {json.dumps(render.css_colours(), separators=(',', ':'))};" in script
+    assert "SURPRISE_MAX = 8," in script
+    assert style.startswith(".px-player { --px-bg: #1c1c24; ")
+    body = style.split("\n", 1)[1]
+    raw = (player.HERE / "player.js").read_text() + (player.HERE / "player.css").read_text()
+    for colour in render.css_colours().values():
+        assert colour not in raw and colour not in body

@@ -6,7 +6,7 @@ import torch
 
 from hypothesis import given, settings, strategies as st
 
-from pixelar import build_model, planner
+from pixelar import build_model, layers, planner
 from pixelar.sampling import Request, _inverse_cdf, entropy_bits, sample, sample_many, softmax_at
 from helpers import image_logits, tiny
 
@@ -122,6 +122,27 @@ def test_auto_never_picks_a_path_less_accurate_than_allowed(monkeypatch):
     monkeypatch.setattr(planner, "MAX_PROB_DIFF", 0.0)  # only fp32 itself is that close to fp32
     chosen = planner.plan(tiny("v3", hidden=40))
     assert chosen.precision == "fp32" and chosen.prob_diff  # the others were timed and checked
+
+
+def test_without_the_private_onednn_ops_int8_is_not_offered_and_sampling_still_works(monkeypatch):
+    """A torch build without ``torch.ops.onednn``/``mkldnn``'s linear ops: int8 is never planned or run, bf16 runs
+    as a plain ``F.linear``, and every path left samples."""
+    monkeypatch.setattr(layers, "private_op", lambda namespace, name: None)
+    cpu, model = torch.device("cpu"), tiny("v3", hidden=36)  # a shape no other test plans
+    assert not layers.int8_available(cpu) and "int8" not in planner.paths(model, cpu)
+    with pytest.raises(RuntimeError, match="oneDNN"):
+        layers.Int8Linear(model.fc2, 16)
+    assert not layers.SamplingLinear(model.fc2, torch.bfloat16, 16, relu=True).packed
+    chosen = planner.plan(model)
+    assert chosen.precision != "int8" and all(path != "int8" for path, _ in chosen.seconds)
+    with pytest.raises(ValueError, match="precision int8 is not available"):
+        sample(model, 1, precision="int8")
+    bf16 = sample(model, 2, seed=4, precision="bf16")
+    same_image = sample(model, 2, seed=4, precision="fp32", prefix=bf16.tokens)
+    assert bf16.precision == "bf16" and np.abs(bf16.logits - same_image.logits).max() < 0.1
+    assert sample(model, 1, seed=0).tokens.shape == (1, 784)
+    monkeypatch.setenv("PIXELAR_PLAN", "int8:16")
+    assert planner.plan(model).precision == "fp32"  # pinned to int8, where there is none: fp32
 
 
 def test_the_tile_score_weighs_one_user_against_a_class():
