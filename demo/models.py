@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import shutil
 import tempfile
 import threading
@@ -54,6 +55,7 @@ class Workspace:
         self.models: dict[str, PixelModel] = {}
         self.trained_count = 0
         self.stop: threading.Event | None = None  # set by Stop, and when a run ends; a new one for every run
+        self.token = secrets.token_urlsafe(24)  # unguessable: the class board knows this session's entries by it
         self._folder: Path | None = None
 
     @property
@@ -96,8 +98,11 @@ class Shelf:
     by all sessions and only ever read.
     """
 
-    def __init__(self, folder: str | Path):
+    def __init__(self, folder: str | Path, extra=None):
         self.folder = Path(folder)
+        # Another source of shared, read-only models offered after the shipped ones (the class board, demo/board.py):
+        # ``extra.labels()`` -> {name: label}, ``extra.model(name)`` -> the model, KeyError when it has none.
+        self.extra = extra
         self._entries: dict[Path, tuple[float, PixelModel | None, str | None]] = {}  # mtime, model, why refused
         self._lock = threading.Lock()
 
@@ -151,8 +156,9 @@ class Shelf:
             return {path: model for path, (_, model, _) in self._entries.items() if model is not None}
 
     def choices(self, workspace: Workspace | None) -> list[tuple[str, str]]:
-        """(label, name) pairs for a model picker: the shipped models, then this session's."""
+        """(label, name) pairs for a model picker: the shipped models, the extra source's, then this session's."""
         pairs = [(self._shipped_label(name, info), name) for name, info in self.shipped().items()]
+        pairs += [(clean_text(label), name) for name, label in (self.extra.labels().items() if self.extra else ())]
         for name, model in (workspace.models.items() if workspace else ()):
             pairs.append((self._trained_label(name, model), name))
         return pairs
@@ -171,6 +177,11 @@ class Shelf:
         loaded = {path.stem: model for path, model in self._scan().items()}
         if name in loaded:
             return loaded[name]
+        if self.extra is not None:
+            try:
+                return self.extra.model(name)
+            except KeyError:
+                pass
         known = [n for _, n in self.choices(workspace)]
         if not known:
             raise ValueError(f"unknown model {name!r}: there are no models yet. {self.hint()}")
