@@ -475,7 +475,8 @@ class Board:
     def has_teacher(self) -> bool:
         return self._teacher_digest is not None
 
-    def _teacher(self, key) -> None:
+    def check_teacher(self, key) -> None:
+        """A BoardError unless ``key`` is the teacher's key (or when none is set)."""
         if self._teacher_digest is None:
             raise BoardError(f"No teacher key is set on this server (start it with {TEACHER_KEY_ENV} set).")
         if not self.is_teacher(key):
@@ -487,7 +488,7 @@ class Board:
         if entry is None:
             raise BoardError(f"There is no entry #{clean_text(str(entry_id))[:12]} on the board.")
         if teacher_key:
-            self._teacher(teacher_key)
+            self.check_teacher(teacher_key)
         elif not entry.owned_by(token):
             raise BoardError("You can delete only your own entries.")
         elif self.frozen:
@@ -497,7 +498,7 @@ class Board:
 
     def hide(self, entry_id, teacher_key: str, hidden: bool = True) -> Entry:
         """The teacher hides an entry from the board and the pickers (or shows it again)."""
-        self._teacher(teacher_key)
+        self.check_teacher(teacher_key)
         entry = self.entry(entry_id)
         if entry is None:
             raise BoardError(f"There is no entry #{clean_text(str(entry_id))[:12]} on the board.")
@@ -509,14 +510,14 @@ class Board:
 
     def clear(self, teacher_key: str) -> int:
         """The teacher empties the board; returns how many entries went."""
-        self._teacher(teacher_key)
+        self.check_teacher(teacher_key)
         ids = [e.id for e in self.entries(include_hidden=True)]
         self._remove_entries(ids)
         return len(ids)
 
     def freeze(self, teacher_key: str, frozen: bool = True) -> None:
         """The teacher freezes the board (no new entries, no students' deletions) or thaws it."""
-        self._teacher(teacher_key)
+        self.check_teacher(teacher_key)
         with self._lock, self._connect() as db:
             db.execute("INSERT OR REPLACE INTO settings (key, value) VALUES ('frozen', ?)", ("1" if frozen else "0",))
 
