@@ -2,7 +2,8 @@
 
 Options: ``--port`` (or GRADIO_SERVER_PORT), ``--host`` (or GRADIO_SERVER_NAME; 0.0.0.0 to serve a network),
 ``--checkpoints`` (or PIXELAR_CHECKPOINTS; the folder of pretrained ``*.safetensors``), ``--data-root``,
-``--max-train-minutes`` (or PIXELAR_MAX_TRAIN_MINUTES; 0: no cap).
+``--max-train-minutes`` (or PIXELAR_MAX_TRAIN_MINUTES; 0: no cap), ``--data-dir`` (or PIXELAR_DATA_DIR; the class
+board's folder, kept across restarts).
 """
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import gradio as gr
 
+from demo import serving
+from demo.board import Board, default_datasets, resolve_data_dir
+from demo.board_tab import build_board_section
 from demo.common import refresh_picker
 from demo.data import DataSets
 from demo.draw_tab import build_draw_tab
@@ -62,10 +66,13 @@ CSS = """
 
 
 def build_app(checkpoints: str | Path, data_root: str | Path = "data",
-              max_train_minutes: float | None = DEFAULT_MAX_TRAIN_MINUTES) -> gr.Blocks:
+              max_train_minutes: float | None = DEFAULT_MAX_TRAIN_MINUTES, data_dir: str | Path | None = None) -> gr.Blocks:
     """The whole app: one tab per ``demo`` module, sharing a per-session workspace and the checkpoint shelf.
-    ``max_train_minutes``: the cap on one training run (None: none)."""
-    shelf, data_sets = Shelf(checkpoints), DataSets(data_root)
+    ``max_train_minutes``: the cap on one training run (None: none). ``data_dir``: the class board's folder
+    (None: ``pixelar-data/`` beside the app, or ``/data`` on a Space with persistent storage)."""
+    board_folder, board_notice = resolve_data_dir(data_dir, HERE)
+    board = Board(board_folder, classifiers=checkpoints, datasets=default_datasets(data_root), yield_to=serving.BATCHER.idle)
+    shelf, data_sets = Shelf(checkpoints, extra=board), DataSets(data_root)
     with gr.Blocks(title="pixelar: generating pixels one by one", delete_cache=(3600, 3600)) as app:
         session = gr.State(None, delete_callback=close_workspace)
         gr.Markdown(HEADER, elem_id="app-header")
@@ -78,6 +85,8 @@ def build_app(checkpoints: str | Path, data_root: str | Path = "data",
                 build_draw_tab(shelf, data_sets, session),
                 build_train_tab(data_sets, session, TrainingSlot(max_train_minutes)),
             ]
+        with tabs[-1].tab:  # the class board, at the bottom of the Train tab
+            build_board_section(board, session, board_notice, open_triggers=[app.load, tabs[-1].tab.select])
         pickers = [picker for tab in tabs for picker in tab.pickers]
         gr.on(
             [app.load, *(tab.tab.select for tab in tabs)],
@@ -103,11 +112,14 @@ def main() -> None:
                         default=float(env("PIXELAR_MAX_TRAIN_MINUTES", DEFAULT_MAX_TRAIN_MINUTES)),
                         help="stop a training run after this many minutes, keeping what it trained; 0: no cap "
                              f"(default: PIXELAR_MAX_TRAIN_MINUTES or {DEFAULT_MAX_TRAIN_MINUTES:g})")
+    parser.add_argument("--data-dir", default=env("PIXELAR_DATA_DIR"),
+                        help="the class board's folder (default: PIXELAR_DATA_DIR, else /data/pixelar-data on a Space "
+                             "with persistent storage, else pixelar-data/ beside app.py)")
     args = parser.parse_args()
     if not args.max_train_minutes >= 0:  # NaN too
         parser.error(f"--max-train-minutes must be 0 (no cap) or more, got {args.max_train_minutes:g}")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    app = build_app(args.checkpoints, args.data_root, args.max_train_minutes or None)
+    app = build_app(args.checkpoints, args.data_root, args.max_train_minutes or None, args.data_dir)
     app.queue(default_concurrency_limit=2)
     # Sampling handlers mostly wait for the batcher (demo/serving.py): enough threads that a class's requests can
     # all be waiting, and so merged, at once.

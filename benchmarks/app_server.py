@@ -25,8 +25,8 @@ def free_port() -> int:
 
 
 class AppServer:
-    """``python app.py`` on a free port, with an empty data folder (downloads, if any, go there) and its output
-    in a log file."""
+    """``python app.py`` on a free port, with an empty data folder (downloads, if any, go there), an empty class
+    board beside it, and its output in a log file."""
 
     def __init__(self, checkpoints: Path, data_root: Path, log: Path):
         self.port = free_port()
@@ -36,7 +36,7 @@ class AppServer:
         with open(log, "w") as out:
             self.process = subprocess.Popen(
                 [sys.executable, str(ROOT / "app.py"), "--port", str(self.port), "--checkpoints", str(checkpoints),
-                 "--data-root", str(data_root)],
+                 "--data-root", str(data_root), "--data-dir", str(Path(data_root).parent / "board")],
                 cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
             )
 

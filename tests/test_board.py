@@ -294,3 +294,57 @@ def test_data_folder_choice(tmp_path, monkeypatch):
     if not os.access("/data", os.W_OK):
         folder, notice = resolve_data_dir(None, tmp_path)
         assert "will not survive a restart" in notice
+
+
+def handlers(page: gr.Blocks) -> dict:
+    """The page's event functions by name (the first of each name)."""
+    found = {}
+    for block_fn in page.fns.values():
+        found.setdefault(block_fn.name, block_fn.fn)
+    return found
+
+
+def test_the_sections_handlers(tiny_checkpoints, tmp_path):
+    board = make_board(tmp_path / "data", start=False, teacher_key=KEY)
+    with gr.Blocks() as page:
+        session = gr.State(None)
+        build_board_section(board, session)
+    fn = handlers(page)
+    workspace, text, table, *_ = fn["on_publish_upload"]("<i>[me](http://x)</i>", str(tiny_checkpoints / "v1.safetensors"), None)
+    assert isinstance(workspace, Workspace) and "<i>" not in text and "](" not in text
+    assert "(yours)" in table and "<i>" not in table and "scoring…" in table
+    with pytest.raises(gr.Error, match="not trained a model"):
+        fn["on_publish_last"]("name", None)
+    with pytest.raises(gr.Error, match="not a checkpoint"):
+        fn["on_publish_upload"]("x", str(ROOT / "checkpoints" / "classifier-mnist-5k.safetensors"), workspace)
+    hide = fn["handler"]  # the teacher's first button: hide
+    entry_id = board.entries()[0].id
+    with pytest.raises(gr.Error, match="not the teacher"):
+        hide("wrong", entry_id, False, workspace)
+    text, table, *_ = hide(KEY, entry_id, False, workspace)
+    assert "hidden" in text and board.entry(entry_id).hidden
+    with pytest.raises(gr.Error, match="only your own"):
+        fn["on_delete_mine"](entry_id, Workspace())
+    text, *_ = fn["on_delete_mine"](entry_id, workspace)
+    assert "Deleted" in text and board.entries(include_hidden=True) == []
+
+
+def test_the_app_puts_the_board_in_the_train_tab(tiny_checkpoints, tmp_path):
+    from app import build_app
+
+    page = build_app(tiny_checkpoints, tmp_path / "data-root", data_dir=tmp_path / "board")
+    config = page.get_config_file()
+    components = {c["id"]: c for c in config["components"]}
+
+    def find(node, inside):
+        here = components[node["id"]]
+        if here.get("props", {}).get("elem_id") == "board-table":
+            return inside
+        for child in node.get("children", []):
+            found = find(child, here.get("props", {}).get("label") if here["type"] == "tabitem" else inside)
+            if found is not None:
+                return found
+        return None
+
+    assert any(find(child, None) == "Train" for child in config["layout"]["children"])
+    assert (tmp_path / "board" / "board.sqlite3").is_file()
