@@ -54,6 +54,8 @@ CSS = """
 #draw-table table { margin: 0; }
 #draw-table th, #draw-table td { padding: 3px 8px !important; font-size: 15px; line-height: 1.3; }
 #draw-surprise img, #draw-completion img { max-height: 150px; }
+/* the class board: a compact table (it scrolls sideways on a phone) */
+#board-table th, #board-table td { padding: 3px 8px !important; font-size: 15px; line-height: 1.3; }
 /* a model that ignores the class: its picker looks switched off */
 .class-picker:has(input:disabled) .wrap label { opacity: 0.4; text-decoration: line-through; }
 /* phones: every tab's name on screen (no "..." menu) */

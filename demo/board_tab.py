@@ -81,7 +81,9 @@ def board_html(entries: list[Entry], token: str | None = None, teacher: bool = F
         for entry in (e for e in entries if e.k == k):
             rank += entry.nll is not None
             fidelity = (f"{entry.fidelity:.0%}" if entry.fidelity is not None
-                        else ("n/a" if not entry.conditional else ("–" if entry.state != "ready" else "not scored")))
+                        else "n/a (no class)" if not entry.conditional
+                        else "–" if entry.state != "ready"
+                        else "not scored: " + as_html(entry.fidelity_note or "no classifier"))
             name = as_html(entry.name) + (" <em>(yours)</em>" if entry.owned_by(token) else "")
             rows.append(
                 "<tr>" + "".join(f"<td>{cell}</td>" for cell in (
