@@ -29,7 +29,6 @@ import hmac
 import logging
 import os
 import queue
-import secrets
 import shutil
 import sqlite3
 import tempfile
@@ -126,11 +125,6 @@ class Entry:
 
     def owned_by(self, token: str | None) -> bool:
         return bool(token) and hmac.compare_digest(self.owner, _owner_hash(token))
-
-
-def new_token() -> str:
-    """An unguessable session token (kept in the session; the board stores only its hash)."""
-    return secrets.token_urlsafe(24)
 
 
 def _owner_hash(token: str) -> str:

@@ -9,7 +9,6 @@ functions of their own, for tests.
 """
 from __future__ import annotations
 
-import datetime
 from dataclasses import dataclass
 
 import gradio as gr
