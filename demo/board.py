@@ -24,6 +24,7 @@ No gradio here: ``demo/board_tab.py`` is the page's section.
 from __future__ import annotations
 
 import collections
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -233,7 +234,7 @@ class Board:
         self._queue: queue.Queue[int] = queue.Queue()
         self._scorer: threading.Thread | None = None
         self._judges: dict[str, object] = {}
-        with self._connect() as db:
+        with self._db() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
         self.sweep()
@@ -250,6 +251,15 @@ class Board:
         db.execute("PRAGMA synchronous=FULL")
         db.row_factory = sqlite3.Row
         return db
+
+    @contextlib.contextmanager
+    def _db(self):
+        """A connection for one statement (autocommit), closed afterwards."""
+        db = self._connect()
+        try:
+            yield db
+        finally:
+            db.close()
 
     def _model_path(self, entry_id: int) -> Path:
         return self.models_dir / f"{entry_id}.safetensors"
@@ -295,7 +305,7 @@ class Board:
 
     def entries(self, include_hidden: bool = False) -> list[Entry]:
         """Every entry, sorted for the board: by K, then held-out NLL (lowest first; unscored last), then age."""
-        with self._connect() as db:
+        with self._db() as db:
             rows = db.execute("SELECT * FROM entries" + ("" if include_hidden else " WHERE hidden = 0")).fetchall()
         entries = [_entry(row) for row in rows]
         return sorted(entries, key=lambda e: (e.k, e.nll is None, e.nll if e.nll is not None else 0.0, e.created, e.id))
@@ -305,14 +315,14 @@ class Board:
             entry_id = int(entry_id)
         except (TypeError, ValueError, OverflowError):
             return None
-        with self._connect() as db:
+        with self._db() as db:
             row = db.execute("SELECT * FROM entries WHERE id = ?", (entry_id,)).fetchone()
         return _entry(row) if row is not None else None
 
     @property
     def frozen(self) -> bool:
         """A frozen board takes no new entries and no students' deletions (the teacher's actions still work)."""
-        with self._connect() as db:
+        with self._db() as db:
             row = db.execute("SELECT value FROM settings WHERE key = 'frozen'").fetchone()
         return row is not None and row["value"] == "1"
 
@@ -496,7 +506,7 @@ class Board:
         entry = self.entry(entry_id)
         if entry is None:
             raise BoardError(f"There is no entry #{clean_text(str(entry_id))[:12]} on the board.")
-        with self._lock, self._connect() as db:
+        with self._lock, self._db() as db:
             db.execute("UPDATE entries SET hidden = ? WHERE id = ?", (int(hidden), entry.id))
         with self._loaded_lock:
             self._loaded.pop(entry.id, None)
@@ -512,7 +522,7 @@ class Board:
     def freeze(self, teacher_key: str, frozen: bool = True) -> None:
         """The teacher freezes the board (no new entries, no students' deletions) or thaws it."""
         self.check_teacher(teacher_key)
-        with self._lock, self._connect() as db:
+        with self._lock, self._db() as db:
             db.execute("INSERT OR REPLACE INTO settings (key, value) VALUES ('frozen', ?)", ("1" if frozen else "0",))
 
     def _remove_entries(self, ids: list[int]) -> None:
@@ -583,7 +593,7 @@ class Board:
                 else f"{type(error).__name__} while scoring"
             log.warning("board: entry %d could not be scored: %s", entry_id, clean_text(why))
             scores = {"state": "failed", "error": clean_text(why)[:300]}
-        with self._lock, self._connect() as db:
+        with self._lock, self._db() as db:
             updated = db.execute(f"UPDATE entries SET {', '.join(f'{k} = ?' for k in scores)} WHERE id = ?",
                                  (*scores.values(), entry_id)).rowcount
         if not updated:  # deleted while it was scored
