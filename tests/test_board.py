@@ -348,3 +348,27 @@ def test_the_app_puts_the_board_in_the_train_tab(tiny_checkpoints, tmp_path):
 
     assert any(find(child, None) == "Train" for child in config["layout"]["children"])
     assert (tmp_path / "board" / "board.sqlite3").is_file()
+
+
+def test_scoring_waits_for_sampling_requests(tiny_checkpoints, tmp_path):
+    idle = threading.Event()  # cleared: a sampling run is computing
+    board = make_board(tmp_path / "data", yield_to=idle)
+    entry = board.publish_file(tiny_checkpoints / "v3.safetensors", "waits", "s")
+    time.sleep(1.0)
+    assert board.entry(entry.id).status == "scoring"  # still at its first piece of work
+    idle.set()
+    assert board.wait_scored(120) and board.entry(entry.id).status == "ready"
+
+
+def test_an_entry_that_cannot_be_scored_says_why(tiny_checkpoints, tmp_path):
+    def unavailable(name):
+        raise pixelar.DataUnavailable(f"data set {name!r} cannot be downloaded here")
+
+    board = make_board(tmp_path / "data", datasets=unavailable)
+    entry = board.publish_file(tiny_checkpoints / "v1.safetensors", "orphan", "s")
+    assert board.wait_scored(60)
+    failed = board.entry(entry.id)
+    assert failed.status == "failed" and "cannot be downloaded" in failed.error
+    assert "failed: data set" in board_html(board.entries())
+    with pytest.raises(KeyError):
+        board.model(entry.key)
