@@ -78,14 +78,29 @@ def surprise(models: dict[str, PixelModel], dataset: str, grey: np.ndarray, labe
     """Each model's surprise at each pixel of a real image: (sheet, caption)."""
     maps = experiments.surprise(models, grey, label)
     sheet = pictures.surprise_sheet(grey.reshape(IMAGE_SIZE, IMAGE_SIZE) / 255, maps)
-    best = min(maps, key=lambda m: maps[m].total_bits)
     text = (
         f"How surprised each model trained on {as_markdown(dataset)} is by each pixel of this real "
         f"**{as_markdown(names[label])}** "
-        f"(−log₂ of the probability it gave the true grey level; bright: unexpected). Fewest bits in total: "
-        f"**{as_markdown(best)}** ({maps[best].bits_per_pixel:.2f} bits per pixel; 4.00 is a blind guess)."
+        f"(−log₂ of the probability it gave the true grey level; bright: unexpected). {fewest_bits(maps)}"
     )
     return sheet, text
+
+
+def fewest_bits(maps: dict) -> str:
+    """Which model needs the fewest bits, among models with the same K only: a blind guess costs log₂ K bits a
+    pixel, so bits over 4 bins and over 16 measure different images."""
+    by_k: dict[int, list[str]] = {}
+    for name, found in maps.items():
+        by_k.setdefault(found.k, []).append(name)
+    lines = []
+    for k, names in sorted(by_k.items(), reverse=True):
+        best = min(names, key=lambda m: maps[m].total_bits)
+        among = f"of the {len(names)} models at K {k}" if len(names) > 1 else f"the only model at K {k}"
+        lines.append(f"Fewest bits {among}: **{as_markdown(best)}** ({maps[best].bits_per_pixel:.2f} bits per pixel; "
+                     f"a blind guess over {k} bins is log₂ {k} = {maps[best].blind_guess:.2f}).")
+    if len(by_k) > 1:
+        lines.append("Bits at different K do not compare: fewer bins make a coarser image, cheaper to describe.")
+    return " ".join(lines)
 
 
 def models_of_the_same_kind(shelf: Shelf, workspace, model: PixelModel) -> dict[str, PixelModel]:

@@ -4,6 +4,7 @@ Each is a thin use of the one sampler or the one evaluator, so what the app show
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -28,18 +29,25 @@ def complete(
 
 @dataclass
 class Surprise:
-    """Per-pixel NLL (bits) of one real image under one model, and its total."""
+    """Per-pixel NLL (bits) of one real image under one model, and its total. Bits compare only at the same K:
+    a blind guess over K bins costs log2 K bits a pixel, so a 4-bin model's bits measure a coarser image."""
 
     nll_map: np.ndarray  # (28, 28) bits
     total_bits: float
     bits_per_pixel: float
+    k: int  # the bins the bits are over
+
+    @property
+    def blind_guess(self) -> float:
+        """Bits per pixel of a uniform guess over the K bins: log2 K."""
+        return math.log2(self.k)
 
 
 def score(model: PixelModel, grey_levels: np.ndarray, label: int = 0) -> Surprise:
     """How surprised ``model`` is by each pixel of an image (784 uint8 grey levels, read as class ``label``):
     -log2 p of each pixel's token given the pixels before it, as a (28, 28) map, and the total."""
     nll = pixel_nll_bits(model, torch.from_numpy(real_tokens(grey_levels, model.k)).view(1, N_PIXELS), torch.tensor([label]))[0]
-    return Surprise(nll.view(IMAGE_SIZE, IMAGE_SIZE).numpy(), float(nll.sum()), float(nll.mean()))
+    return Surprise(nll.view(IMAGE_SIZE, IMAGE_SIZE).numpy(), float(nll.sum()), float(nll.mean()), model.k)
 
 
 def surprise(models: Mapping[str, PixelModel], grey_levels: np.ndarray, label: int = 0) -> dict[str, Surprise]:
