@@ -272,7 +272,7 @@ def test_budgets_and_their_expected_times():
     assert labels[2].endswith("100M samples · ≈ 2.2 h")
     assert [label for label, _ in budget_choices("v1", None)][0] == "Quick · 0.512M samples"
     v4 = [label for label, _ in budget_choices("v4", 50)]  # V4 counts whole images, about 50 a second on one core
-    assert v4[0] == "Quick · 4,800 images · ≈ 1 min 36 s"
+    assert v4[0] == "Quick · 288 images · ≈ 6 s"
     assert v4[2] == "Long · 80,000 images · ≈ 26 min 40 s"
     assert format_seconds(45) == "45 s" and format_seconds(600) == "10 min 00 s" and format_seconds(float("inf")) == "?"
 

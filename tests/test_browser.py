@@ -582,7 +582,7 @@ def test_context_and_bins_are_knobs_with_their_cost_and_v4_trains_on_whole_image
     page.locator("#train-model").get_by_text("V4", exact=True).click()
     page.wait_for_function("() => document.querySelector('#train-cost').innerText.includes('V4 · K 8: ')")
     assert not page.locator("#train-context").is_visible()  # V4 sees the whole past: no context knob
-    page.get_by_text("Quick · 4,800 images").wait_for()
+    page.get_by_text("Quick · 288 images").wait_for()
     set_budget(page, 6, 2)
     assert page.get_by_label("Batch size (whole images per step)").input_value() == "2"
     page.locator("#train-start").click()
