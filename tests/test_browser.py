@@ -351,6 +351,14 @@ def test_presentation_mode_fills_the_screen(page):
     player = page.locator("#step-player .px-player")
     box = player.bounding_box()
     assert box["width"] >= 1270 and box["height"] >= 710
+    page.wait_for_timeout(300)  # one refit
+    canvas = page.locator("#step-player .px-canvas").bounding_box()
+    assert canvas["height"] >= 600 and canvas["width"] >= 570  # readable from the back row (issue 20)
+    for selector in (".px-bars", ".px-entropy-map", ".px-surprise-map", ".px-reshape", ".px-caption", ".px-slider"):
+        inside = page.locator(f"#step-player {selector}").first.bounding_box()
+        assert inside["x"] >= canvas["x"] + canvas["width"] and inside["y"] + inside["height"] <= 720, selector
+    maps = page.locator("#step-player .px-entropy-map").bounding_box()
+    assert min(maps["width"], maps["height"]) >= 180  # the maps scale with the screen (112 px before)
     shot(page, "present")
     page.keyboard.press("Escape")
     assert player.bounding_box()["width"] < 1270
