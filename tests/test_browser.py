@@ -322,6 +322,22 @@ def test_the_bars_reshape_exactly_as_the_sampler_defines_it(page):
         assert np.allclose(got, reference_reshape(logp, t, k, p), atol=1e-5), (t, k, p)
 
 
+def test_the_players_top_k_box_refuses_what_is_not_a_number_of_bins(page):
+    box = page.locator("#step-player .px-k")
+    for bad in ("-1", "3.7", "99"):
+        box.fill(bad)
+        box.press("Tab")  # "change": the value is judged when the box is left
+        status = page.locator("#step-player .px-status").inner_text()
+        assert "top-k must be a whole number of bins from 1 to 16" in status and bad in status
+        assert box.input_value() == ""  # undone, not used as something else
+        assert "top-k" not in page.locator("#step-player .px-readout").first.inner_text()
+    box.fill("3")
+    box.press("Tab")
+    assert page.locator("#step-player .px-status").inner_text() == ""
+    box.fill("")
+    box.press("Tab")
+
+
 def test_a_bar_click_asks_what_if_and_both_futures_play_side_by_side(page, app_server):
     page.keyboard.press("Home")
     for _ in range(10):
