@@ -14,10 +14,11 @@ import pixelar
 from pixelar import render
 from pixelar.checkpoints import run_metadata
 
-from . import pictures, serving
+from . import pictures
 from .common import BuiltTab, check_choice, check_learning_rate, check_whole, friendly
 from .data import DATASET_CHOICES, DataSets
 from .models import MODEL_ORDER, Workspace
+from .serving import Batcher
 from .tour import guided_tour
 from .training import (
     CHECK_IMAGES,
@@ -106,11 +107,14 @@ def samples_picture(step: int, trace: pixelar.Trace, names: list[str], condition
     return gr.Image(picture, label=f"Samples at step {step:,} (temperature 1, seed 0: the same dice every time)")
 
 
-def build_train_tab(data_sets: DataSets, session: gr.State, slot: TrainingSlot | None = None) -> BuiltTab:
-    """The Train tab and its events. The server's measured training speed and its one training slot (first come,
-    first served, each run capped at ``slot.max_minutes``) are shared by every session."""
+def build_train_tab(data_sets: DataSets, session: gr.State, slot: TrainingSlot | None = None,
+                    batcher: Batcher | None = None) -> BuiltTab:
+    """The Train tab and its events. The server's measured training speed, its one training slot (first come,
+    first served, each run capped at ``slot.max_minutes``) and the request ``batcher`` a run gives way to (the
+    app's, from ``app.build_app``) are shared by every session."""
     throughput = Throughput(data_sets)
     slot = slot or TrainingSlot()
+    batcher = batcher or Batcher()
     busy = threading.Event()  # set while a run trains (its speed is then not measured fairly)
 
     with gr.Tab("Train", elem_id="tab-train") as tab:
@@ -187,10 +191,15 @@ def build_train_tab(data_sets: DataSets, session: gr.State, slot: TrainingSlot |
         if rate is None:
             yield gr.Radio(budget_choices(kind, None)), f"{line}. Expected times appear when the server is not training.", gr.Checkbox(visible=False)
             return
-        if not all(isinstance(v, (int, float)) and v > 0 for v in (steps, batch_size)):
+        if any(v is None or v == "" for v in (steps, batch_size)):
             yield gr.skip(), f"{line}. Enter steps and a batch size to see the expected time.", gr.skip()
             return
-        text = f"{line}. {run_line(kind, int(steps), int(batch_size), rate)}"
+        try:
+            steps, batch_size = check_whole(steps, "Steps", 1, MAX_STEPS), check_whole(batch_size, "Batch size", 1, MAX_BATCH)
+        except ValueError as error:
+            yield gr.skip(), f"{line}. {error}", gr.skip()
+            return
+        text = f"{line}. {run_line(kind, steps, batch_size, rate)}"
         expected = steps * batch_size / rate
         if slot.max_minutes and expected > slot.max_minutes * 60:
             text += f" This server stops a run after **{slot.max_minutes:g} minutes**, keeping what it trained."
@@ -251,7 +260,8 @@ def build_train_tab(data_sets: DataSets, session: gr.State, slot: TrainingSlot |
             if notice:
                 gr.Warning(notice)
             cap = slot.max_minutes * 60 if slot.max_minutes else None
-            run = TrainingRun(plan.shape.build(plan.kind), data, plan.config, ticket, max_seconds=cap)
+            run = TrainingRun(plan.shape.build(plan.kind), data, plan.config, ticket, max_seconds=cap,
+                              yield_to=batcher.idle)
             run.start()
             history, over = [], False
             while not over:
@@ -260,7 +270,7 @@ def build_train_tab(data_sets: DataSets, session: gr.State, slot: TrainingSlot |
                 picture = samples_picture(*drawn[-1], list(data.class_names), run.model.conditional) if drawn else SKIP
                 line = status_line(plan.kind, data, history[-1]) if history else "Measuring the untrained model…"
                 # drawing the plot is the costliest update: skip it while others' samples are being computed
-                redraw = over or (bool(events) and serving.BATCHER.idle.is_set())
+                redraw = over or (bool(events) and batcher.idle.is_set())
                 curves = pictures.loss_curves(history, run.start_held_out)
                 figure = pictures.loss_figure(curves, plan.config.steps) if history and redraw else SKIP
                 yield update(line, figure, picture)
