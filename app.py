@@ -19,6 +19,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import gradio as gr
+import torch
 
 from demo.common import refresh_picker
 from demo.data import DataSets
@@ -110,6 +111,9 @@ def main() -> None:
     if not args.max_train_minutes >= 0:  # NaN too
         parser.error(f"--max-train-minutes must be 0 (no cap) or more, got {args.max_train_minutes:g}")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # Once, for the whole process, before any thread computes: every thread started later (Gradio's handlers, the
+    # batcher's worker, a training run) starts with this many compute threads (OMP_NUM_THREADS, 1 unless set).
+    torch.set_num_threads(torch.get_num_threads())
     app = build_app(args.checkpoints, args.data_root, args.max_train_minutes or None)
     app.queue(default_concurrency_limit=2)
     # Sampling handlers mostly wait for the batcher (demo/serving.py): enough threads that a class's requests can

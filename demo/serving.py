@@ -5,7 +5,8 @@ Requests that arrive together, from any user and any tab, are merged into shared
 480 images instead of 30 runs fighting over two cores. Every user still gets exactly the images their seed
 gives when they are alone (the core guarantees it; ``tests/test_serving.py`` checks it under load).
 
-Threads: each worker computes with one torch thread, and so does a training run (``demo/training.py``). A merged
+Threads: each worker computes with one torch thread (the process's count, set once in ``app.main``), and so does a
+training run (``demo/training.py``). A merged
 run's tiles are independent, so when nobody trains the run is shared by one worker per core (``workers``), with
 the same result as one worker; while a run trains, it keeps its core and requests get the others. Requests also
 go first: while a run computes, a training run waits between its steps (``Batcher.idle``; at most 2 s a step, so
@@ -119,7 +120,6 @@ class Batcher:
         return job.trace
 
     def _work(self) -> None:
-        torch.set_num_threads(1)
         while True:
             jobs = [self._jobs.get()]
             deadline = time.monotonic() + self.window_seconds
