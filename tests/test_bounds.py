@@ -132,3 +132,28 @@ def test_temperature_and_top_p_refuse_what_is_not_a_number_in_range(value):
             continue
         with pytest.raises(ValueError, match=f"^{field} must be a number"):
             check(value)
+
+
+class _MeasuredSpeed:
+    """A stand-in for ``Throughput``: every shape already measured at 50,000 samples/s."""
+
+    rates = {}
+
+    def rate(self, kind, shape, busy):
+        self.rates[(kind, shape)] = 50_000.0
+        return 50_000.0
+
+
+@pytest.mark.parametrize("steps, said", [(3.7, "Steps must be a whole number from 1 to 1000000, got 3.7"),
+                                         (True, "Steps must be a whole number from 1 to 1000000, got True"),
+                                         (10**400, "Steps must be a whole number from 1 to 1000000, got a number of"),
+                                         (None, "Enter steps and a batch size"), (200, "This run: 200 steps")])
+def test_the_train_tabs_estimate_takes_steps_through_the_whole_number_check(tmp_path, steps, said):
+    from demo.data import DataSets
+    from demo.serving import Batcher
+    from demo.train_tab import Trainer
+    from demo.training import TrainingSlot
+
+    trainer = Trainer(DataSets(tmp_path), TrainingSlot(), Batcher(), throughput=_MeasuredSpeed())
+    *_, (_, text, _) = trainer.describe_budget("v3", steps, 64, 28, 16)
+    assert said in text, text
