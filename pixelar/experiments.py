@@ -13,6 +13,7 @@ import torch
 
 from .data import Split, quantize_grey_levels
 from .evaluation import pixel_nll_bits
+from .inputs import whole_number
 from .interface import PixelModel
 from .models import IMAGE_SIZE, N_PIXELS
 from .sampling import Trace, sample
@@ -78,15 +79,13 @@ def temperature_strip(
 
 def real_image(split: Split, index: int) -> tuple[np.ndarray, int]:
     """Image ``index`` of a split: its 784 uint8 grey levels and its class."""
-    if isinstance(index, float) and index.is_integer():
-        index = int(index)
-    if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < len(split):
-        raise ValueError(f"image number must be a whole number from 0 to {len(split) - 1}, got {index!r}")
+    index = whole_number(index, "image number", 0, len(split) - 1)
     return split.images[index].numpy().astype(np.uint8), int(split.labels[index])
 
 
 def random_index_of_class(split: Split, label: int, seed: int | None = None) -> int:
     """The index of a random image of class ``label`` in a split."""
+    label = whole_number(label, "class", 0, 2**31 - 1)
     matches = np.flatnonzero(split.labels.numpy() == label)
     if not len(matches):
         raise ValueError(f"no image of class {label!r} in this data set")
