@@ -20,8 +20,8 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import gradio as gr
+import torch
 
-from demo import serving
 from demo.board import Board, default_datasets, resolve_data_dir
 from demo.board_tab import build_board_section
 from demo.common import refresh_picker
@@ -30,10 +30,12 @@ from demo.draw_tab import build_draw_tab
 from demo.explore_tab import build_explore_tab
 from demo.generate_tab import build_generate_tab
 from demo.models import Shelf, close_workspace, remove_session_folders
+from demo.services import Services
 from demo.step_tab import build_step_tab
 from demo.train_tab import build_train_tab
 from demo.training import DEFAULT_MAX_TRAIN_MINUTES, TrainingSlot
 from pixelar.checkpoints import MAX_HEADER_BYTES, MAX_PARAMETERS
+from pixelar.cli import whole
 
 HERE = Path(__file__).resolve().parent
 # An upload larger than the largest checkpoint the app accepts (50M float32 weights and a 1 MB header) is refused.
@@ -69,11 +71,14 @@ CSS = """
 
 def build_app(checkpoints: str | Path, data_root: str | Path = "data",
               max_train_minutes: float | None = DEFAULT_MAX_TRAIN_MINUTES, data_dir: str | Path | None = None) -> gr.Blocks:
-    """The whole app: one tab per ``demo`` module, sharing a per-session workspace and the checkpoint shelf.
+    """The whole app: one tab per ``demo`` module, sharing a per-session workspace, the checkpoint shelf and the
+    app's services (its one request batcher and registry of "where it looked" ids, built here).
     ``max_train_minutes``: the cap on one training run (None: none). ``data_dir``: the class board's folder
     (None: ``pixelar-data/`` beside the app, or ``/data`` on a Space with persistent storage)."""
+    services = Services()
     board_folder, board_notice = resolve_data_dir(data_dir, HERE)
-    board = Board(board_folder, classifiers=checkpoints, datasets=default_datasets(data_root), yield_to=serving.BATCHER.idle)
+    board = Board(board_folder, classifiers=checkpoints, datasets=default_datasets(data_root),
+                  yield_to=services.batcher.idle)
     shelf, data_sets = Shelf(checkpoints, extra=board), DataSets(data_root)
     with gr.Blocks(title="pixelar: generating pixels one by one", delete_cache=(3600, 3600)) as app:
         session = gr.State(None, delete_callback=close_workspace)
@@ -81,11 +86,11 @@ def build_app(checkpoints: str | Path, data_root: str | Path = "data",
         notice = gr.Markdown(elem_id="shelf-notice")
         with gr.Tabs():
             tabs = [
-                build_generate_tab(shelf, session),
-                build_step_tab(shelf, session),
-                build_explore_tab(shelf, data_sets, session),
-                build_draw_tab(shelf, data_sets, session),
-                build_train_tab(data_sets, session, TrainingSlot(max_train_minutes)),
+                build_generate_tab(shelf, session, services),
+                build_step_tab(shelf, session, services),
+                build_explore_tab(shelf, data_sets, session, services),
+                build_draw_tab(shelf, data_sets, session, services),
+                build_train_tab(data_sets, session, TrainingSlot(max_train_minutes), services.batcher),
             ]
         with tabs[-1].tab:  # the class board, at the bottom of the Train tab
             build_board_section(board, session, board_notice, open_triggers=[app.load, tabs[-1].tab.select])
@@ -102,7 +107,7 @@ def build_app(checkpoints: str | Path, data_root: str | Path = "data",
 def main() -> None:
     parser = argparse.ArgumentParser(description="pixelar's teaching app (Gradio).")
     env = os.environ.get
-    parser.add_argument("--port", type=int, default=int(env("GRADIO_SERVER_PORT", 7860)),
+    parser.add_argument("--port", type=whole("port", 1, 65535), default=env("GRADIO_SERVER_PORT", "7860"),
                         help="port (default: GRADIO_SERVER_PORT or 7860)")
     parser.add_argument("--host", default=env("GRADIO_SERVER_NAME", "127.0.0.1"),
                         help="address to listen on (default: GRADIO_SERVER_NAME or 127.0.0.1; 0.0.0.0 for a network)")
@@ -121,6 +126,9 @@ def main() -> None:
     if not args.max_train_minutes >= 0:  # NaN too
         parser.error(f"--max-train-minutes must be 0 (no cap) or more, got {args.max_train_minutes:g}")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # Once, for the whole process, before any thread computes: every thread started later (Gradio's handlers, the
+    # batcher's worker, a training run) starts with this many compute threads (OMP_NUM_THREADS, 1 unless set).
+    torch.set_num_threads(torch.get_num_threads())
     app = build_app(args.checkpoints, args.data_root, args.max_train_minutes or None, args.data_dir)
     app.queue(default_concurrency_limit=2)
     # Sampling handlers mostly wait for the batcher (demo/serving.py): enough threads that a class's requests can

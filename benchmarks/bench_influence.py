@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pixelar
-from demo.where_it_looked import register, where_it_looked
+from demo.services import Services
 
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
 
@@ -24,6 +24,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40, help="steps per model, spread over 1..783 (default 40)")
     args = parser.parse_args()
     steps = [1 + round(i * 782 / (args.steps - 1)) for i in range(args.steps)]
+    app = Services()  # as app.build_app builds them
+    register, where_it_looked = app.register, app.where_it_looked
     for name in ("v1", "v2", "v3", "v4"):
         model = pixelar.load_checkpoint(CHECKPOINTS / f"{name}.safetensors")
         trace = pixelar.sample(model, 1, labels=7, seed=0)

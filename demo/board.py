@@ -207,7 +207,7 @@ class Board:
     ``teacher_key``: the key that unlocks the teacher's actions (default: the ``PIXELAR_TEACHER_KEY`` environment
     variable; none set: no one can act on others' entries). ``classifiers``: the folder of
     ``classifier-<data set>.safetensors`` judges. ``yield_to``: an event that is cleared while sampling requests
-    compute (``demo.serving.BATCHER.idle``); scoring waits for it between pieces. ``score_images`` and the other
+    compute (the app batcher's ``idle``, ``services.batcher.idle``); scoring waits for it between pieces. ``score_images`` and the other
     sizes are the app's figures; tests make them small. ``start``: begin scoring at once (else call ``start()``).
     """
 

@@ -7,23 +7,27 @@ import contextlib
 import functools
 import inspect
 import logging
-import math
 import random
 from dataclasses import dataclass, field
 
 import gradio as gr
 
 import pixelar
-from pixelar.inputs import number, shown, whole_number
+from pixelar import sampling
+from pixelar.inputs import number, shown, whole_number, within
 
 from .models import Shelf, Workspace
 from .text import as_html
 
 log = logging.getLogger(__name__)
 
-TEMPERATURE_RANGE = (0.1, 2.0)
-MAX_SAMPLES = 64  # per Generate click: about 4 s for V3 on a 2-core CPU
-SEED_MAX = 2**31 - 1
+# The app's limits: the core's (``pixelar.sampling``: TEMPERATURE_RANGE, MAX_SAMPLES), narrowed for a classroom
+# server; ``within`` refuses, at import, any that would widen them. The checks below call the core's with these.
+APP_TEMPERATURE_RANGE = within((0.1, 2.0), sampling.TEMPERATURE_RANGE, "the app's temperature")
+APP_MAX_SAMPLES = 64  # per Generate click: about 4 s for V3 on a 2-core CPU
+within((1, APP_MAX_SAMPLES), (1, sampling.MAX_SAMPLES), "the app's number of samples")
+SEED_MAX = sampling.SEED_MAX
+APP_TOP_K_MAX = 16  # the top-k boxes' largest shown value: the shipped models' K (each model's own K is what is checked)
 ALL_CLASSES = -1  # the class picker's "one of each, in turn"
 USER_ERRORS = (ValueError, pixelar.CheckpointError, pixelar.DataUnavailable)
 # Events that sample: they wait in ``serving``'s batcher, which merges concurrent requests into shared runs on one
@@ -74,21 +78,6 @@ def friendly(fn):
     return function
 
 
-def _number(value, field: str, allowed: str):
-    """``value`` as a finite float, or a ValueError naming the field and its allowed range."""
-    if value is None or value == "":
-        raise ValueError(f"{field} must be {allowed}; the box is empty")
-    if isinstance(value, bool):
-        raise ValueError(f"{field} must be {allowed}, got {shown(value)}")
-    try:
-        x = float(value)
-    except (TypeError, ValueError, OverflowError):  # OverflowError: an int of 400 digits
-        raise ValueError(f"{field} must be {allowed}, got {shown(value)}") from None
-    if not math.isfinite(x):
-        raise ValueError(f"{field} must be {allowed}, got {shown(value)}")
-    return x
-
-
 def check_whole(value, field: str, low: int, high: int) -> int:
     """A whole number from ``low`` to ``high`` (an integral float is fine), or a ValueError that names the field
     and the range (the core's one check, ``pixelar.inputs.whole_number``, plus the empty box)."""
@@ -98,28 +87,29 @@ def check_whole(value, field: str, low: int, high: int) -> int:
 
 
 def check_temperature(temperature) -> float:
-    """A temperature from the allowed range, or a ValueError saying what is allowed."""
-    low, high = TEMPERATURE_RANGE
-    allowed = f"a number from {low:g} to {high:g}"
-    t = _number(temperature, "Temperature", allowed)
-    if not low <= t <= high:
-        raise ValueError(f"Temperature must be {allowed}, got {shown(temperature)}")
-    return t
+    """A temperature from ``APP_TEMPERATURE_RANGE`` (the core's check, narrowed), or a ValueError saying what is
+    allowed."""
+    low, high = APP_TEMPERATURE_RANGE
+    if temperature is None or temperature == "":
+        raise ValueError(f"Temperature must be a number from {low:g} to {high:g}; the box is empty")
+    return sampling.check_temperature(temperature, "Temperature", APP_TEMPERATURE_RANGE)
 
 
-def check_count(n, high: int = MAX_SAMPLES, field: str = "Number of samples") -> int:
-    """A number of samples from 1 to ``high``."""
-    return check_whole(n, field, 1, high)
+def check_count(n, high: int = APP_MAX_SAMPLES, field: str = "Number of samples") -> int:
+    """A number of samples from 1 to ``high`` (at most the core's ``MAX_SAMPLES``)."""
+    if n is None or n == "":
+        raise ValueError(f"{field} must be a whole number from 1 to {high}; the box is empty")
+    return sampling.check_count(n, field, high)
 
 
 def check_seed(seed) -> int | None:
-    """A seed from 0 to 2**31 - 1, or None (an empty box: draw one)."""
+    """A seed from 0 to 2**31 - 1 (the core's check), or None (an empty box: draw one)."""
     if seed is None or seed == "":
         return None
-    return check_whole(seed, "Seed", 0, SEED_MAX)
+    return sampling.check_seed(seed, "Seed")
 
 
-def check_top_k(top_k, k: int = 16) -> int | None:
+def check_top_k(top_k, k: int = APP_TOP_K_MAX) -> int | None:
     """Top-k: 0 or empty (off), or a whole number from 1 to K."""
     if top_k is None or top_k == "" or top_k == 0:
         return None
@@ -135,9 +125,7 @@ def check_top_p(top_p) -> float | None:
     """Top-p (nucleus): 1 or empty (off), or a number above 0 and below 1."""
     if top_p is None or top_p == "":
         return None
-    p = _number(top_p, "Top-p", "a number above 0 and at most 1 (1: off)")
-    if not 0 < p <= 1:
-        raise ValueError(f"Top-p must be a number above 0 and at most 1 (1: off), got {shown(top_p)}")
+    p = sampling.check_top_p(top_p, "Top-p", note=" (1: off)")
     return None if p == 1 else p
 
 
@@ -239,7 +227,7 @@ def class_picker_props(shelf: Shelf, name: str | None, workspace: Workspace | No
 
 def temperature_box(info: str | None = None, elem_id: str | None = None) -> gr.Number:
     """Temperature as a number box: a value out of range is refused with a message, never clamped."""
-    low, high = TEMPERATURE_RANGE
+    low, high = APP_TEMPERATURE_RANGE
     return gr.Number(value=1.0, step=0.05, label="Temperature", info=info or f"{low:g} to {high:g}",
                      elem_id=elem_id, min_width=80)
 
@@ -253,7 +241,7 @@ def seed_controls() -> tuple[gr.Number, gr.Checkbox]:
 
 @dataclass
 class Settings:
-    """Checked sampler settings: the model and everything ``serving.sample`` needs besides ``n``."""
+    """Checked sampler settings: the model and everything ``Services.sample`` needs besides ``n``."""
 
     name: str
     model: pixelar.interface.PixelModel
@@ -341,7 +329,7 @@ def sampler_controls(
                 if temperature:
                     t_box = temperature_box(temperature_info)
                 if nucleus:
-                    k_box = gr.Number(value=0, label="Top-k", info="0 (off) to 16", min_width=80, elem_classes="top-k")
+                    k_box = gr.Number(value=0, label="Top-k", info=f"0 (off) to {APP_TOP_K_MAX}", min_width=80, elem_classes="top-k")
                     p_box = gr.Number(value=1, label="Top-p", info="0 to 1 (1: off)", step=0.05, min_width=80,
                                       elem_classes="top-p")
         with gr.Row():

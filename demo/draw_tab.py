@@ -19,6 +19,7 @@ from .common import SAMPLING, BuiltTab, check_whole, fresh_seed, friendly, model
 from .data import DataSets
 from .explore_tab import models_of_the_same_kind
 from .models import Shelf
+from .services import Services
 from .text import as_markdown
 
 REAL_DIGITS = "mnist-5k"  # the held-out digits a drawing is compared with
@@ -161,9 +162,9 @@ def read_all(models: dict[str, PixelModel], grey: np.ndarray, label: int, real: 
     return sheet, table, posteriors
 
 
-def finish(model: PixelModel, name: str, grey: np.ndarray, keep_rows: int, label: int) -> tuple:
+def finish(services: Services, model: PixelModel, name: str, grey: np.ndarray, keep_rows: int, label: int) -> tuple:
     """Four completions of the drawing from its first ``keep_rows`` rows, as class ``label``: (sheet, caption)."""
-    trace = serving.sample(model, n=4, labels=label, temperature=1.0, seed=fresh_seed(),
+    trace = services.sample(model, n=4, labels=label, temperature=1.0, seed=fresh_seed(),
                            prefix=experiments.completion_prefix(grey, model.k, keep_rows))
     as_what = f" as a {label}" if model.conditional else ""
     sheet = pictures.completion_sheet(grey.reshape(IMAGE_SIZE, IMAGE_SIZE) / 255, trace, keep_rows,
@@ -175,7 +176,7 @@ def finish(model: PixelModel, name: str, grey: np.ndarray, keep_rows: int, label
 # ---- layout and wiring ----
 
 
-def build_draw_tab(shelf: Shelf, data_sets: DataSets, session: gr.State) -> BuiltTab:
+def build_draw_tab(shelf: Shelf, data_sets: DataSets, session: gr.State, services: Services) -> BuiltTab:
     """The Draw tab and its events: each finished stroke (or an upload) is read at once."""
     real = RealDigits(data_sets)
     digits = [(str(d), d) for d in range(10)]
@@ -225,7 +226,7 @@ def build_draw_tab(shelf: Shelf, data_sets: DataSets, session: gr.State) -> Buil
 
         @friendly
         def on_finish(grey, name, keep, label, workspace):
-            return finish(shelf.get(name, workspace), name, checked_digit(grey),
+            return finish(services, shelf.get(name, workspace), name, checked_digit(grey),
                           check_whole(keep, "Rows to keep", 0, IMAGE_SIZE), check_whole(label, "Finish it as a", 0, 9))
 
         private = {"api_visibility": "private"}

@@ -10,10 +10,11 @@ from pixelar import experiments, render
 from pixelar.interface import PixelModel
 from pixelar.models import IMAGE_SIZE
 
-from . import pictures, serving
+from . import pictures
 from .common import SAMPLING, BuiltTab, Settings, check_whole, friendly, model_picker, sampler_controls
 from .data import DataSets
 from .models import Shelf, model_title
+from .services import Services
 from .text import as_html, as_markdown
 from .tour import guided_tour
 
@@ -55,12 +56,12 @@ def real_picture(grey: np.ndarray):
     return render.grey_image(grey.reshape(IMAGE_SIZE, IMAGE_SIZE) / 255, 10)
 
 
-def complete(settings: Settings, grey: np.ndarray, label: int, keep_rows: int, n: int) -> tuple:
+def complete(services: Services, settings: Settings, grey: np.ndarray, label: int, keep_rows: int, n: int) -> tuple:
     """``n`` completions of a real image from its first ``keep_rows`` rows: (sheet, caption)."""
     model, names = settings.model, settings.class_names
     target = label if settings.label is None else settings.label
     prefix = experiments.completion_prefix(grey, model.k, keep_rows)
-    trace = serving.sample(model, n=n, **{**settings.sample_kwargs(), "labels": target}, prefix=prefix)
+    trace = services.sample(model, n=n, **{**settings.sample_kwargs(), "labels": target}, prefix=prefix)
     as_what = f" as {names[target]}" if model.conditional else ""
     captions = [f"real {names[label]}"] + [f"#{i + 1}{as_what}" for i in range(len(trace))]
     sheet = pictures.completion_sheet(grey.reshape(IMAGE_SIZE, IMAGE_SIZE) / 255, trace, keep_rows, captions)
@@ -78,14 +79,29 @@ def surprise(models: dict[str, PixelModel], dataset: str, grey: np.ndarray, labe
     """Each model's surprise at each pixel of a real image: (sheet, caption)."""
     maps = experiments.surprise(models, grey, label)
     sheet = pictures.surprise_sheet(grey.reshape(IMAGE_SIZE, IMAGE_SIZE) / 255, maps)
-    best = min(maps, key=lambda m: maps[m].total_bits)
     text = (
         f"How surprised each model trained on {as_markdown(dataset)} is by each pixel of this real "
         f"**{as_markdown(names[label])}** "
-        f"(−log₂ of the probability it gave the true grey level; bright: unexpected). Fewest bits in total: "
-        f"**{as_markdown(best)}** ({maps[best].bits_per_pixel:.2f} bits per pixel; 4.00 is a blind guess)."
+        f"(−log₂ of the probability it gave the true grey level; bright: unexpected). {fewest_bits(maps)}"
     )
     return sheet, text
+
+
+def fewest_bits(maps: dict) -> str:
+    """Which model needs the fewest bits, among models with the same K only: a blind guess costs log₂ K bits a
+    pixel, so bits over 4 bins and over 16 measure different images."""
+    by_k: dict[int, list[str]] = {}
+    for name, found in maps.items():
+        by_k.setdefault(found.k, []).append(name)
+    lines = []
+    for k, names in sorted(by_k.items(), reverse=True):
+        best = min(names, key=lambda m: maps[m].total_bits)
+        among = f"of the {len(names)} models at K {k}" if len(names) > 1 else f"the only model at K {k}"
+        lines.append(f"Fewest bits {among}: **{as_markdown(best)}** ({maps[best].bits_per_pixel:.2f} bits per pixel; "
+                     f"a blind guess over {k} bins is log₂ {k} = {maps[best].blind_guess:.2f}).")
+    if len(by_k) > 1:
+        lines.append("Bits at different K do not compare: fewer bins make a coarser image, cheaper to describe.")
+    return " ".join(lines)
 
 
 def models_of_the_same_kind(shelf: Shelf, workspace, model: PixelModel) -> dict[str, PixelModel]:
@@ -102,7 +118,7 @@ def models_of_the_same_kind(shelf: Shelf, workspace, model: PixelModel) -> dict[
 # ---- layout and wiring ----
 
 
-def build_explore_tab(shelf: Shelf, data_sets: DataSets, session: gr.State) -> BuiltTab:
+def build_explore_tab(shelf: Shelf, data_sets: DataSets, session: gr.State, services: Services) -> BuiltTab:
     """The Explore tab and its events."""
     with gr.Tab("Explore", elem_id="tab-explore") as tab:
         with gr.Row(elem_classes="tab-body"):
@@ -156,7 +172,8 @@ def build_explore_tab(shelf: Shelf, data_sets: DataSets, session: gr.State) -> B
         @friendly
         def on_random(name, wanted, workspace):
             model = shelf.get(name, workspace)
-            return experiments.random_index_of_class(held_out(data_sets, model), int(wanted))
+            wanted = check_whole(wanted, "Class", 0, len(Shelf.class_names(model)) - 1)
+            return experiments.random_index_of_class(held_out(data_sets, model), wanted)
 
         @friendly
         def on_image(name, index, workspace):
@@ -175,7 +192,7 @@ def build_explore_tab(shelf: Shelf, data_sets: DataSets, session: gr.State) -> B
             settings = controls.read(workspace, *values)
             grey, label, _ = real_image(data_sets, settings.model, index)
             keep_rows = check_whole(keep_rows, "Real rows to keep", 0, IMAGE_SIZE)
-            sheet, text = complete(settings, grey, label, keep_rows, check_whole(n, "Completions", 1, MAX_COMPLETIONS))
+            sheet, text = complete(services, settings, grey, label, keep_rows, check_whole(n, "Completions", 1, MAX_COMPLETIONS))
             return sheet, text, settings.seed
 
         @friendly

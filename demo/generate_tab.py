@@ -12,9 +12,10 @@ from PIL import Image
 import pixelar
 from pixelar.interface import PixelModel
 
-from . import pictures, serving
-from .common import ALL_CLASSES, MAX_SAMPLES, SAMPLING, BuiltTab, Settings, check_count, friendly, sampler_controls
+from . import pictures
+from .common import ALL_CLASSES, APP_MAX_SAMPLES, SAMPLING, BuiltTab, Settings, check_count, friendly, sampler_controls
 from .models import Shelf, Workspace, model_title
+from .services import Services
 from .text import as_markdown
 from .tour import guided_tour
 
@@ -35,8 +36,8 @@ CLEARED = "Settings changed: press **Generate**, **Compare the models** or **Tem
 # ---- pure functions ----
 
 
-def sample_grid(settings: Settings, n: int) -> pixelar.Trace:
-    return serving.sample(settings.model, n=n, **settings.sample_kwargs())
+def sample_grid(services: Services, settings: Settings, n: int) -> pixelar.Trace:
+    return services.sample(settings.model, n=n, **settings.sample_kwargs())
 
 
 def grid_picture(trace: pixelar.Trace, names: list[str] | None = None) -> Image.Image:
@@ -67,7 +68,7 @@ def _trained_on(model: PixelModel) -> str:
     return f", trained on {as_markdown(meta.get('dataset', '?'))} for {meta['steps']:,} steps"
 
 
-def generate_endpoint(shelf: Shelf, controls):
+def generate_endpoint(shelf: Shelf, controls, services: Services):
     """The ``generate`` API function (its parameter names are the API's)."""
 
     @friendly
@@ -76,7 +77,7 @@ def generate_endpoint(shelf: Shelf, controls):
         """Sample n images from a model and return them as one grid picture. digit -1: one of each class in turn.
         top_k (1-16) and top_p (0-1] are optional; empty means off."""
         settings = controls.read(workspace, model, digit, temperature, top_k, top_p, seed, False)
-        return grid_picture(sample_grid(settings, check_count(n)))
+        return grid_picture(sample_grid(services, settings, check_count(n)))
 
     return generate
 
@@ -84,8 +85,8 @@ def generate_endpoint(shelf: Shelf, controls):
 # ---- layout and wiring ----
 
 
-def build_generate_tab(shelf: Shelf, session: gr.State) -> BuiltTab:
-    """The Generate tab, its events, and the ``generate`` API endpoint."""
+def build_generate_tab(shelf: Shelf, session: gr.State, services: Services) -> BuiltTab:
+    """The Generate tab, its events, and the ``generate`` API endpoint; samples go through the app's ``services``."""
     with gr.Tab("Generate", elem_id="tab-generate") as tab:
         with gr.Row(elem_classes="tab-body"):
             with gr.Column(scale=1, min_width=330, elem_classes="controls"):
@@ -100,7 +101,7 @@ def build_generate_tab(shelf: Shelf, session: gr.State) -> BuiltTab:
                 generate = compare = strip = None
                 controls = sampler_controls(shelf, session, after_class=buttons)
                 with gr.Row():
-                    count = gr.Number(16, label="Number of samples", info=f"1 to {MAX_SAMPLES}", min_width=120)
+                    count = gr.Number(16, label="Number of samples", info=f"1 to {APP_MAX_SAMPLES}", min_width=120)
                     show_entropy = gr.Checkbox(False, label="Entropy maps too", min_width=120)
                 gr.Markdown(INTRO, elem_classes="small-note")
                 guided_tour("generate")
@@ -122,7 +123,7 @@ def build_generate_tab(shelf: Shelf, session: gr.State) -> BuiltTab:
         @friendly
         def on_generate(workspace, n, with_entropy, *values):
             settings = controls.read(workspace, *values)
-            trace = sample_grid(settings, check_count(n))
+            trace = sample_grid(services, settings, check_count(n))
             digit = values[1]
             captioned = settings.model.conditional and digit == ALL_CLASSES
             return (
@@ -149,7 +150,7 @@ def build_generate_tab(shelf: Shelf, session: gr.State) -> BuiltTab:
                 model = shelf.get(name, workspace)
                 label = settings.label if model.conditional else None
                 kwargs = {**settings.sample_kwargs(), "labels": label}
-                traces[kind] = serving.sample(model, n=n, **kwargs)
+                traces[kind] = services.sample(model, n=n, **kwargs)
             digit = values[1]
             shown = "one of each digit in turn" if digit == ALL_CLASSES or settings.label is None else f"digit {digit}"
             sees = " ".join(f"**{kind.upper()}**: {pixelar.MODELS[kind].description}." for kind in kinds)
@@ -167,7 +168,7 @@ def build_generate_tab(shelf: Shelf, session: gr.State) -> BuiltTab:
             settings = controls.read(workspace, *values)
             label = 0 if settings.label is None else settings.label
             kwargs = {**settings.sample_kwargs(), "labels": label}
-            traces = serving.sample_each(settings.model, [{**kwargs, "n": 1, "temperature": t} for t in STRIP_TEMPERATURES])
+            traces = services.sample_each(settings.model, [{**kwargs, "n": 1, "temperature": t} for t in STRIP_TEMPERATURES])
             class_name = settings.class_name(label)
             what = f"class “{as_markdown(class_name)}”" if class_name else "no class (this model ignores it)"
             text = (f"**{as_markdown(settings.name)}**, {what}, seed **{settings.seed}** at four temperatures: "
@@ -188,7 +189,7 @@ def build_generate_tab(shelf: Shelf, session: gr.State) -> BuiltTab:
         api_digit = gr.Number(value=ALL_CLASSES, visible=False)
         p = controls
         gr.on(
-            triggers=[], fn=generate_endpoint(shelf, controls),
+            triggers=[], fn=generate_endpoint(shelf, controls, services),
             inputs=[p.model, api_digit, p.temperature, count, p.seed, p.top_k, p.top_p, session],
             outputs=[grid], api_name="generate", **SAMPLING,
         )

@@ -210,11 +210,11 @@ class Shelf:
     def _shipped_label(name: str, info: dict) -> str:
         kind = info["model"]
         label = name.upper() if name == kind else f"{clean_text(name)} ({kind.upper()})"
-        return " · ".join([label, "pretrained", *_shape(kind, info["config"]), *_nll(info)])
+        return " · ".join([label, "pretrained", *_shape(kind, info["config"]), *_nll(info, info["config"]["k"])])
 
     @staticmethod
     def _trained_label(name: str, model: PixelModel) -> str:
-        return " · ".join([name, "trained here", *_shape(model.name, vars(model.config)), *_nll(model.metadata)])
+        return " · ".join([name, "trained here", *_shape(model.name, vars(model.config)), *_nll(model.metadata, model.k)])
 
 
 def _is_utf8(name: str) -> bool:
@@ -227,12 +227,12 @@ def _is_utf8(name: str) -> bool:
 
 
 def _shape(kind: str, config: dict) -> list[str]:
-    """The context length and bins of a model where they differ from its kind's defaults: ["context 84"]."""
+    """The context length of a model where it differs from its kind's default: ["context 84"]."""
     default = vars(pixelar.MODELS[kind].config_class())
-    return [f"{label} {config[key]}" for key, label in (("context", "context"), ("k", "K"))
-            if key in config and config[key] != default[key]]
+    return [f"context {config['context']}"] if config.get("context", default["context"]) != default["context"] else []
 
 
-def _nll(metadata: dict) -> list[str]:
+def _nll(metadata: dict, k: int) -> list[str]:
+    """Held-out bits per pixel with its K (bits compare only at the same K), or the K alone."""
     nll = metadata.get("held_out_nll")
-    return [] if nll is None else [f"{nll:.2f} bits/px"]
+    return [f"K {k}"] if nll is None else [f"{nll:.2f} bits/px at K {k}"]

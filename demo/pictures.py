@@ -82,7 +82,7 @@ def surprise_sheet(real: np.ndarray, surprises: dict[str, Surprise], scale: int 
     shown, captions = [render.grey_image(real, scale)], [first_caption]
     for name, s in surprises.items():
         shown.append(render.heatmap(s.nll_map, 0.0, SURPRISE_MAX_BITS, "inferno", scale))
-        captions.append(f"{name}: {s.bits_per_pixel:.2f} bits/px")
+        captions.append(f"{name}: {s.bits_per_pixel:.2f} bits/px, K {s.k}")
     sheet = render.tile(shown, columns=len(shown), captions=captions)
     label = f"surprise of each pixel, bits ({SURPRISE_MAX_BITS:g} or more: brightest)"
     return with_color_bar(sheet, 0.0, SURPRISE_MAX_BITS, "inferno", label)

@@ -68,7 +68,7 @@ function load(v) {
   ui.status.textContent = '';
   ui.slider.max = N;
   ui.temperature.value = v.temperature;
-  ui.topK.value = v.top_k == null ? '' : v.top_k;
+  ui.topK.value = v.top_k == null ? '' : v.top_k; ui.topK.max = v.k; st.topK = ui.topK.value;
   ui.topP.value = v.top_p == null ? 1 : v.top_p;
   ui.empty.style.display = 'none';
   ui.body.style.display = '';
@@ -106,10 +106,14 @@ function entropyBits(probs) {
   for (const q of probs) if (q > 0) h -= q * Math.log2(q);
   return h;
 }
+function validTopK(text, K) {  // '' (off) or a whole number of bins from 1 to K; anything else is refused
+  const k = Number(text);
+  return text === '' || (Number.isInteger(k) && k >= 1 && k <= K);
+}
 function settings() {
-  const t = Number(ui.temperature.value), k = ui.topK.value === '' ? null : Number(ui.topK.value);
+  const t = Number(ui.temperature.value), text = ui.topK.value.trim(), K = st.data ? st.data.k : 16;
   const p = Number(ui.topP.value);
-  return {t, k: Number.isFinite(k) && k >= 1 ? k : null, p: p >= 1 ? null : p};
+  return {t, k: text !== '' && validTopK(text, K) ? Number(text) : null, p: p >= 1 ? null : p};
 }
 function sameAsSampled() {
   const d = st.data, s = settings();
@@ -412,9 +416,17 @@ $('.px-end').addEventListener('click', () => { st.playing = false; go(N); });
 $('.px-prev').addEventListener('click', () => { st.playing = false; go(st.step - 1); });
 $('.px-next').addEventListener('click', () => { st.playing = false; go(st.step + 1); });
 for (const box of [ui.temperature, ui.topK, ui.topP]) box.addEventListener('input', () => { st.dirty = true; });
+ui.topK.addEventListener('change', () => {  // a bad top-k is named and undone, never used as something else
+  const text = ui.topK.value.trim(), K = st.data ? st.data.k : 16;
+  if (validTopK(text, K)) { st.topK = text; if (ui.status.dataset.topk) { ui.status.textContent = ''; delete ui.status.dataset.topk; } return; }
+  ui.status.textContent = `top-k must be a whole number of bins from 1 to ${K} (empty: off), not "${text.slice(0, 12) || 'that'}"`;
+  ui.status.dataset.topk = '1';
+  ui.topK.value = st.topK || ''; st.dirty = true;
+});
 ui.reset.addEventListener('click', () => {
   const d = st.data; if (!d) return;
   ui.temperature.value = d.temperature; ui.topK.value = d.top_k == null ? '' : d.top_k; ui.topP.value = d.top_p == null ? 1 : d.top_p;
+  st.topK = ui.topK.value;
   st.dirty = true;
 });
 ui.back.addEventListener('click', () => { st.single = !st.single; buildPanels(); st.dirty = true; });

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import numpy as np
 import pixelar
 from pixelar import render
 
-from .where_it_looked import where_it_looked
+from .common import APP_TEMPERATURE_RANGE, APP_TOP_K_MAX
 
 HERE = Path(__file__).resolve().parent
 LOGP_FLOOR = -60.0  # log-probabilities below this (p < 1e-26) are sent as this; float16 keeps ~3 digits
@@ -48,8 +49,8 @@ TEMPLATE = """
     <div class="px-panels"></div>
     <div class="px-reshape">
       <span class="px-reshape-title">Reshape the bars:</span>
-      <label>T <input class="px-t" type="range" min="0.1" max="2" step="0.05" value="1"><b class="px-t-value"></b></label>
-      <label>top-k <input class="px-k" type="number" min="1" max="16" step="1" placeholder="off"></label>
+      <label>T <input class="px-t" type="range" min="__T_MIN__" max="__T_MAX__" step="0.05" value="1"><b class="px-t-value"></b></label>
+      <label>top-k <input class="px-k" type="number" min="1" max="__K_MAX__" step="1" placeholder="off"></label>
       <label>top-p <input class="px-p" type="range" min="0.05" max="1" step="0.05" value="1"><b class="px-p-value"></b></label>
       <button class="px-reset">as sampled</button>
       <button class="px-back" style="display:none"></button>
@@ -61,6 +62,11 @@ TEMPLATE = """
   </div>
 </div>
 """
+
+# The reshape controls' bounds are the app's (``demo.common``): the page cannot ask for what a request may not.
+# (player.js itself hard-codes no bounds: it reads the sliders' and clamps top-k to the trace's K.)
+TEMPLATE = (TEMPLATE.replace("__T_MIN__", f"{APP_TEMPERATURE_RANGE[0]:g}")
+            .replace("__T_MAX__", f"{APP_TEMPERATURE_RANGE[1]:g}").replace("__K_MAX__", str(APP_TOP_K_MAX)))
 
 
 def _luts() -> str:
@@ -151,10 +157,16 @@ def size_in_bytes(value: dict) -> int:
     return len(json.dumps(value, separators=(",", ":")).encode())
 
 
-def step_player(elem_id: str = "step-player") -> gr.HTML:
-    """The player component (empty until a value arrives)."""
+def step_player(where_it_looked: Callable[[object], dict], elem_id: str = "step-player") -> gr.HTML:
+    """The player component (empty until a value arrives); ``where_it_looked``: its server function (the app's is
+    ``Services.where_it_looked``, which keeps the ids in the app's one registry)."""
+
+    def where_it_looked_here(ask) -> dict:  # a function of its own: Gradio marks it, and the page calls it by name
+        return where_it_looked(ask)
+
+    where_it_looked_here.__name__ = "where_it_looked"
     return gr.HTML(
         value=None, html_template=TEMPLATE, css_template=player_css(), js_on_load=player_js(),
         elem_id=elem_id, elem_classes="px-host", apply_default_css=False, padding=False,
-        server_functions=[where_it_looked],
+        server_functions=[where_it_looked_here],
     )

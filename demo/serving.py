@@ -5,7 +5,8 @@ Requests that arrive together, from any user and any tab, are merged into shared
 480 images instead of 30 runs fighting over two cores. Every user still gets exactly the images their seed
 gives when they are alone (the core guarantees it; ``tests/test_serving.py`` checks it under load).
 
-Threads: each worker computes with one torch thread, and so does a training run (``demo/training.py``). A merged
+Threads: each worker computes with one torch thread (the process's count, set once in ``app.main``), and so does a
+training run (``demo/training.py``). A merged
 run's tiles are independent, so when nobody trains the run is shared by one worker per core (``workers``), with
 the same result as one worker; while a run trains, it keeps its core and requests get the others. Requests also
 go first: while a run computes, a training run waits between its steps (``Batcher.idle``; at most 2 s a step, so
@@ -15,6 +16,8 @@ digits).
 The step player's "where it looked" maps (``influence``) are one forward and backward pass over one image
 (~35-40 ms): they run on the asking request's thread, one at a time after any sampling run in progress, and at
 most ``INFLUENCE_LINE`` wait (their server function bypasses the queue; more are refused at once).
+
+The app builds one ``Batcher`` (``app.build_app``) and hands it to every tab; tests build their own.
 """
 from __future__ import annotations
 
@@ -36,6 +39,8 @@ log = logging.getLogger(__name__)
 WINDOW_SECONDS = 0.25  # after the first request arrives, wait this long for others to join its run
 MAX_IMAGES_PER_RUN = 512  # larger merged runs are split, so the first users are answered sooner
 TRAINING_THREAD = "pixelar-training"  # the name of a training run's thread (demo/training.py)
+INFLUENCE_LINE = 4  # "where it looked" asks computing or waiting at once; more are told the server is busy
+YIELD_SECONDS = 2.0  # the longest a map waits for a sampling run in progress: samples go first
 
 
 def workers() -> int:
@@ -56,8 +61,13 @@ class Job:
     error: Exception | None = None
 
 
+class Busy(Exception):
+    """Too many maps asked for at once: the ask is refused at once, holding no server thread."""
+
+
 class Batcher:
-    """Collects jobs from any number of threads and runs them in merged batches on its own worker thread."""
+    """Collects jobs from any number of threads and runs them in merged batches on its own worker thread; and runs
+    "where it looked" maps one at a time, after the run in progress (``influence``)."""
 
     def __init__(self, window_seconds: float = WINDOW_SECONDS, max_images: int = MAX_IMAGES_PER_RUN):
         self.window_seconds, self.max_images = window_seconds, max_images
@@ -67,6 +77,30 @@ class Batcher:
         self._jobs: queue.Queue[Job] = queue.Queue()
         self._worker: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._influence_line = threading.BoundedSemaphore(INFLUENCE_LINE)
+        self._influence_lock = threading.Lock()
+
+    def sample(self, model, **kwargs) -> pixelar.Trace:
+        """``pixelar.sample(model, **kwargs)``, merged with whatever other requests arrive at the same time."""
+        return self.wait(self.submit(model, **kwargs))
+
+    def sample_each(self, model, asks: list[dict]) -> list[pixelar.Trace]:
+        """Several samples of one model at once (a temperature strip, a what-if pair): one merged run."""
+        jobs = [self.submit(model, **ask) for ask in asks]
+        return [self.wait(job) for job in jobs]
+
+    def influence(self, model, tokens, label: int, step: int) -> np.ndarray:
+        """``pixelar.influence(model, tokens, label, step)``: one at a time, after the sampling run in progress;
+        ``Busy`` when ``INFLUENCE_LINE`` asks are already in line (a page that asks 120 times at once cannot hold
+        the server's threads, so it cannot slow anyone's samples)."""
+        if not self._influence_line.acquire(blocking=False):
+            raise Busy("The server is busy: pause again in a moment to see where it looked.")
+        try:
+            with self._influence_lock:
+                self.idle.wait(YIELD_SECONDS)
+                return pixelar.influence(model, tokens, label, step)
+        finally:
+            self._influence_line.release()
 
     def submit(self, model, precision: str = "auto", **kwargs) -> Job:
         """Check the arguments here, in the caller's thread (a bad one raises at once), and queue the job."""
@@ -86,7 +120,6 @@ class Batcher:
         return job.trace
 
     def _work(self) -> None:
-        torch.set_num_threads(1)
         while True:
             jobs = [self._jobs.get()]
             deadline = time.monotonic() + self.window_seconds
@@ -139,41 +172,3 @@ class Batcher:
             for job in jobs:
                 job.done.set()
 
-
-BATCHER = Batcher()
-
-
-def sample(model, **kwargs) -> pixelar.Trace:
-    """``pixelar.sample(model, **kwargs)``, merged with whatever other requests arrive at the same time."""
-    return BATCHER.wait(BATCHER.submit(model, **kwargs))
-
-
-def sample_each(model, asks: list[dict]) -> list[pixelar.Trace]:
-    """Several samples of one model at once (a temperature strip, a what-if pair): one merged run."""
-    jobs = [BATCHER.submit(model, **ask) for ask in asks]
-    return [BATCHER.wait(job) for job in jobs]
-
-
-INFLUENCE_LINE = 4  # "where it looked" asks computing or waiting at once; more are told the server is busy
-YIELD_SECONDS = 2.0  # the longest a map waits for a sampling run in progress: samples go first
-_influence_line = threading.BoundedSemaphore(INFLUENCE_LINE)
-_influence_lock = threading.Lock()
-
-
-class Busy(Exception):
-    """Too many maps asked for at once: the ask is refused at once, holding no server thread."""
-
-
-def influence(model, tokens, label: int, step: int) -> np.ndarray:
-    """``pixelar.influence(model, tokens, label, step)``: one at a time, after the sampling run in progress, on one
-    torch thread; ``Busy`` when ``INFLUENCE_LINE`` asks are already in line (a page that asks 120 times at once
-    cannot hold the server's threads, so it cannot slow anyone's samples)."""
-    if not _influence_line.acquire(blocking=False):
-        raise Busy("The server is busy: pause again in a moment to see where it looked.")
-    try:
-        with _influence_lock:
-            BATCHER.idle.wait(YIELD_SECONDS)
-            torch.set_num_threads(1)
-            return pixelar.influence(model, tokens, label, step)
-    finally:
-        _influence_line.release()

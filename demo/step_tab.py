@@ -2,8 +2,8 @@
 
 Sample sends the whole trace to the page once (``demo.player``); from then on the page draws every step
 itself, so scrubbing and Play send no request. What-if (a click on a bar) runs on the server, because it needs
-the model, and loads both futures into the same player. Each value registers its model and tokens with
-``demo.where_it_looked``, so a paused player can ask where the model looked at the step on screen.
+the model, and loads both futures into the same player. Each value registers its model and tokens with the app's
+registry (``Services.register``, ``demo.where_it_looked``), so a paused player can ask where the model looked at the step on screen.
 """
 from __future__ import annotations
 
@@ -13,16 +13,15 @@ import gradio as gr
 
 import pixelar
 from pixelar import render
-from pixelar.inputs import clean_text
+from pixelar.inputs import clean_text, whole_number
 from pixelar.models import IMAGE_SIZE, N_PIXELS
 
-from . import serving
 from .common import SAMPLING, BuiltTab, Settings, friendly, sampler_controls
 from .models import Shelf, Workspace
 from .player import Facts, pack_panel, payload, size_in_bytes, step_player
+from .services import Services
 from .text import file_name_part
 from .tour import guided_tour
-from .where_it_looked import register
 
 INTRO = (
     "Sample one image, then walk through its 784 steps. The blue outline is what the model sees: V1 to V3 only the "
@@ -45,8 +44,8 @@ class Generation:
 # ---- pure functions ----
 
 
-def sample_one(settings: Settings) -> pixelar.Trace:
-    return serving.sample(settings.model, n=1, **settings.sample_kwargs())
+def sample_one(services: Services, settings: Settings) -> pixelar.Trace:
+    return services.sample(settings.model, n=1, **settings.sample_kwargs())
 
 
 def describe(settings: Settings, trace: pixelar.Trace) -> str:
@@ -84,8 +83,8 @@ def what_if_caption(trace: pixelar.Trace, other: pixelar.Trace, at: int, token: 
 # ---- layout and wiring ----
 
 
-def build_step_tab(shelf: Shelf, session: gr.State) -> BuiltTab:
-    """The Step-through tab and its events."""
+def build_step_tab(shelf: Shelf, session: gr.State, services: Services) -> BuiltTab:
+    """The Step-through tab and its events; samples and maps go through the app's ``services``."""
     with gr.Tab("Step through", elem_id="tab-step") as tab:
         generation = gr.State(None)
         with gr.Row(elem_classes="tab-body"):
@@ -97,19 +96,19 @@ def build_step_tab(shelf: Shelf, session: gr.State) -> BuiltTab:
                 gr.Markdown(INTRO, elem_classes="small-note")
                 guided_tour("step")
             with gr.Column(scale=3, min_width=320):
-                player = step_player()
+                player = step_player(services.where_it_looked)
 
         @friendly
         def on_sample(workspace: Workspace | None, *values):
             settings = controls.read(workspace, *values)
-            trace = sample_one(settings)
+            trace = sample_one(services, settings)
             uses_position = getattr(settings.model, "uses_position", True)
             facts = Facts(settings.name, uses_position, settings.class_name(int(trace.labels[0])))
             drawn = Generation(trace, facts, settings)
             workspace = workspace or Workspace()
             gif_name = f"pixelar-{file_name_part(settings.name)}-seed{trace.seed}.gif"
             path = render.generation_gif(trace, workspace.folder / gif_name)
-            looks = register(settings.model, [trace.tokens[0]], int(trace.labels[0]))
+            looks = services.register(settings.model, [trace.tokens[0]], int(trace.labels[0]))
             value = player_value(drawn, describe(settings, trace), looks=looks)
             note = f"Sent to the page once: {size_in_bytes(value):,} bytes; the page draws every step itself."
             return drawn, trace.seed, workspace, gr.DownloadButton(value=str(path), interactive=True), value, note
@@ -126,15 +125,14 @@ def build_step_tab(shelf: Shelf, session: gr.State) -> BuiltTab:
                 raise ValueError("Press Sample first: a what-if changes one pixel of a sampled image.")
             # the player's {index: step, value: bin}; not gr.SelectData, which fails inside Gradio on other data
             chosen = click._data if isinstance(click._data, dict) else {}
-            at, token = chosen.get("index"), chosen.get("value")
-            if not isinstance(at, int) or not 0 <= at < N_PIXELS or not isinstance(token, int) or not 0 <= token < drawn.trace.k:
-                raise ValueError(f"a what-if needs a step from 0 to {N_PIXELS - 1} and a bin from 0 to {drawn.trace.k - 1}")
+            at = whole_number(chosen.get("index"), "The what-if's step", 0, N_PIXELS - 1)
+            token = whole_number(chosen.get("value"), "The what-if's bin", 0, drawn.trace.k - 1)
             trace, settings = drawn.trace, drawn.settings
             model = shelf.get(settings.name, workspace)
             kwargs = {**settings.sample_kwargs(), "labels": trace.labels, "seed": trace.seed}
-            other = serving.sample(model, n=1, **kwargs, prefix=trace.tokens[:, :at], forced={at: token})
+            other = services.sample(model, n=1, **kwargs, prefix=trace.tokens[:, :at], forced={at: token})
             caption = what_if_caption(trace, other, at, token)
-            looks = register(model, [trace.tokens[0], other.tokens[0]], int(trace.labels[0]))
+            looks = services.register(model, [trace.tokens[0], other.tokens[0]], int(trace.labels[0]))
             return player_value(drawn, caption, at, other, (at, token), looks)
 
         player.select(on_what_if, inputs=[generation, session], outputs=[player],

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import threading
+from dataclasses import dataclass, field
 
 import gradio as gr
 
@@ -14,10 +15,11 @@ import pixelar
 from pixelar import render
 from pixelar.checkpoints import run_metadata
 
-from . import pictures, serving
+from . import pictures
 from .common import BuiltTab, check_choice, check_learning_rate, check_whole, friendly
 from .data import DATASET_CHOICES, DataSets
 from .models import Workspace, model_order
+from .serving import Batcher
 from .tour import guided_tour
 from .training import (
     CHECK_IMAGES,
@@ -47,6 +49,9 @@ INTRO = (
     "more context costs parameters and time; fewer bins make coarser grey levels (bits per pixel then mean less)."
 )
 SKIP = object()  # "leave this output as it is" in ``train_run``'s updates
+
+
+# ---- pure functions ----
 
 
 def waiting_line(ahead: int, slot: TrainingSlot) -> str:
@@ -106,13 +111,219 @@ def samples_picture(step: int, trace: pixelar.Trace, names: list[str], condition
     return gr.Image(picture, label=f"Samples at step {step:,} (temperature 1, seed 0: the same dice every time)")
 
 
-def build_train_tab(data_sets: DataSets, session: gr.State, slot: TrainingSlot | None = None) -> BuiltTab:
-    """The Train tab and its events. The server's measured training speed and its one training slot (first come,
-    first served, each run capped at ``slot.max_minutes``) are shared by every session."""
-    throughput = Throughput(data_sets)
-    slot = slot or TrainingSlot()
-    busy = threading.Event()  # set while a run trains (its speed is then not measured fairly)
+# ---- the events: what every session shares, passed explicitly ----
 
+
+def on_kind(kind):
+    """A new model kind starts from its own presets (V4 counts whole images) and learning rate."""
+    quick = budgets(check_choice(kind, "Model", model_order()))["quick"]
+    return (gr.Radio(budget_choices(kind, None), value="quick"), quick.steps,
+            gr.Number(quick.batch_size, label=batch_label(kind), info=batch_info(kind)), pixelar.MODELS[kind].learning_rate,
+            gr.Radio(visible=not pixelar.MODELS[kind].sees_whole_past))
+
+
+def on_budget(kind, key):
+    presets = budgets(check_choice(kind, "Model", model_order()))
+    preset = presets[check_choice(key, "Budget", list(presets))]
+    return preset.steps, preset.batch_size
+
+
+def run_update(status=SKIP, plot=SKIP, samples=SKIP, download=SKIP, stop=SKIP, timer=SKIP) -> tuple:
+    """One update of ``Trainer.train_run``'s outputs; ``SKIP`` leaves a component as it is."""
+    return tuple(gr.skip() if value is SKIP else value for value in (status, plot, samples, download, stop, timer))
+
+
+@dataclass
+class Trainer:
+    """What the Train tab's events share across sessions: the data sets, the server's one training slot (first come,
+    first served, each run capped at ``slot.max_minutes``), the batcher a run gives way to, the measured training
+    speed, and whether a run trains now (its speed is then not measured fairly)."""
+
+    data_sets: DataSets
+    slot: TrainingSlot
+    batcher: Batcher
+    throughput: Throughput | None = None
+    busy: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self):
+        self.throughput = self.throughput or Throughput(self.data_sets)
+
+    def on_open(self, kind, steps, batch_size, context, k, dataset):
+        data = self.describe_data(dataset)
+        for update in self.describe_budget(kind, steps, batch_size, context, k):
+            yield (*update, data)
+
+    def describe_budget(self, kind, steps, batch_size, context, k):
+        """The shape's parameters, the presets' and this run's expected times from the samples/s measured for this
+        shape, and the long-run box. A shape not measured yet takes a few seconds, said first."""
+        throughput, busy, slot = self.throughput, self.busy, self.slot
+        try:
+            shape = Shape.check(kind, context, k)
+        except ValueError as error:
+            yield gr.skip(), str(error), gr.skip()
+            return
+        line = shape_line(kind, shape)
+        if (kind, shape) not in throughput.rates and not busy.is_set():
+            yield gr.skip(), f"{line}. Measuring its training speed on this server (a few seconds)…", gr.skip()
+        rate = throughput.rate(kind, shape, busy.is_set())
+        if rate is None:
+            yield gr.Radio(budget_choices(kind, None)), f"{line}. Expected times appear when the server is not training.", gr.Checkbox(visible=False)
+            return
+        if any(v is None or v == "" for v in (steps, batch_size)):
+            yield gr.skip(), f"{line}. Enter steps and a batch size to see the expected time.", gr.skip()
+            return
+        try:
+            steps, batch_size = check_whole(steps, "Steps", 1, MAX_STEPS), check_whole(batch_size, "Batch size", 1, MAX_BATCH)
+        except ValueError as error:
+            yield gr.skip(), f"{line}. {error}", gr.skip()
+            return
+        text = f"{line}. {run_line(kind, steps, batch_size, rate)}"
+        expected = steps * batch_size / rate
+        if slot.max_minutes and expected > slot.max_minutes * 60:
+            text += f" This server stops a run after **{slot.max_minutes:g} minutes**, keeping what it trained."
+        yield gr.Radio(budget_choices(kind, rate)), text, gr.Checkbox(visible=expected > LONG_RUN_SECONDS, value=False)
+
+    def describe_data(self, name):
+        loaded, notice = self.data_sets.load(name)
+        return f"Note: {notice}\n\nUsing {loaded.describe()}." if notice else f"Using {loaded.describe()}."
+
+    def on_start(self, kind, dataset, steps, batch_size, learning_rate, context, k, confirmed,
+                 workspace: Workspace | None):
+        """Check the inputs and take the free slot or a place in line; returns at once (a waiting run holds no worker)."""
+        slot = self.slot
+        steps, batch_size = check_whole(steps, "Steps", 1, MAX_STEPS), check_whole(batch_size, "Batch size", 1, MAX_BATCH)
+        shape = Shape.check(kind, context, k)
+        plan = Plan.check(kind, dataset, steps, batch_size, check_learning_rate(learning_rate), shape)
+        if self.throughput.expected_seconds(plan) > LONG_RUN_SECONDS and not confirmed:
+            raise gr.Error("This run would take over 30 minutes: tick the confirmation box under the budget.", print_exception=False)
+        workspace = workspace or Workspace()
+        if workspace.stop is not None and not workspace.stop.is_set():
+            raise gr.Error("Your training run is still going (or waiting): stop it first.", print_exception=False)
+        ticket = threading.Event()  # the run's stop switch, and its place in the slot's line
+        place = slot.join(ticket)
+        workspace.stop = ticket
+        status = waiting_line(place, slot) if place else "Starting…"
+        return plan, workspace, status, gr.DownloadButton(interactive=False), gr.Button(interactive=True), gr.Timer(active=place > 0)
+
+    def train_run(self, plan: Plan | None, workspace: Workspace | None):
+        """Run ``plan`` if this session's ticket holds the slot, streaming its progress; otherwise say where it
+        stands in line and return at once (the page asks again at the next tick)."""
+        slot, busy, update = self.slot, self.busy, run_update
+        ticket = workspace.stop if workspace is not None else None
+        if plan is None or ticket is None:
+            return
+        if ticket.is_set():
+            yield update(timer=gr.Timer(active=False))
+            return
+        place = slot.poll(ticket)
+        if place is None:  # its page did not ask for a while: dropped from the line
+            ticket.set()
+            yield update("Your place in the training line lapsed: press Start again.", stop=gr.Button(interactive=False),
+                         timer=gr.Timer(active=False))
+            return
+        if place > 0:
+            yield update(waiting_line(place, slot), timer=gr.Timer(active=True))
+            return
+        if not slot.begin(ticket):  # its run is already streaming, from an earlier event
+            return
+        run = None
+        busy.set()
+        try:
+            yield update("Loading the data set…", timer=gr.Timer(active=False))
+            data, notice = self.data_sets.load(plan.dataset)
+            if notice:
+                gr.Warning(notice)
+            cap = slot.max_minutes * 60 if slot.max_minutes else None
+            run = TrainingRun(plan.shape.build(plan.kind), data, plan.config, ticket, max_seconds=cap,
+                              yield_to=self.batcher.idle)
+            run.start()
+            history, over = [], False
+            while not over:
+                events, drawn, over = run.drain(UPDATE_SECONDS)
+                history += events
+                picture = samples_picture(*drawn[-1], list(data.class_names), run.model.conditional) if drawn else SKIP
+                line = status_line(plan.kind, data, history[-1]) if history else "Measuring the untrained model…"
+                # drawing the plot is the costliest update: skip it while others' samples are being computed
+                redraw = over or (bool(events) and self.batcher.idle.is_set())
+                curves = pictures.loss_curves(history, run.start_held_out)
+                figure = pictures.loss_figure(curves, plan.config.steps) if history and redraw else SKIP
+                yield update(line, figure, picture)
+            if run.error is not None:
+                raise run.error
+            text, path = self.finish(plan, data, run, workspace)
+            if notice:
+                text += f"\n\nNote: {notice}"
+            yield update(text, download=gr.DownloadButton(value=str(path), interactive=True) if path else SKIP,
+                         stop=gr.Button(interactive=False))
+        finally:
+            ticket.set()  # marks the session idle; ends the thread if the page was closed mid-run
+            if run is not None:
+                run.thread.join()
+            busy.clear()
+            slot.leave(ticket)
+
+    def finish(self, plan: Plan, data: pixelar.Dataset, run: TrainingRun, workspace: Workspace):
+        """Keep the trained model in the session and save it as a checkpoint: (what happened, its path)."""
+        result, model = run.result, run.model
+        if result.steps == 0:
+            return "Stopped before the first step: nothing to keep.", None
+        if result.seconds >= REPRESENTATIVE_SECONDS:
+            self.throughput.record(plan, result.samples_seen / result.seconds)
+        name = workspace.add(model)
+        metadata = run_metadata(model, result, plan.config, data, result.held_out_nll, CHECK_IMAGES)
+        path = pixelar.save_checkpoint(model, workspace.folder / f"{name}.safetensors", **metadata)
+        how = f"Stopped at this server's cap of {self.slot.max_minutes:g} minutes" if run.capped else (
+            "Stopped" if result.stopped else "Done")
+        text = (
+            f"**{how}** after {result.steps:,} steps ({result.samples_seen:,} "
+            f"{samples_word(plan.kind)} in {format_seconds(result.seconds)} on {result.device}). Held-out loss "
+            f"**{result.held_out_nll:.3f} bits/pixel**. **{name}** is ready in Generate and Step through."
+        )
+        return text, path
+
+    def on_stop(self, workspace: Workspace | None):
+        """Stop the run after its current step, or leave the line."""
+        slot = self.slot
+        if workspace is None or workspace.stop is None or workspace.stop.is_set():
+            return gr.skip(), gr.skip(), gr.skip()
+        workspace.stop.set()
+        if slot.holds(workspace.stop):
+            return "Stopping after this step; everything trained so far is kept…", gr.skip(), gr.skip()
+        slot.leave(workspace.stop)
+        return "Left the training line; nothing was trained.", gr.Button(interactive=False), gr.Timer(active=False)
+
+
+# ---- layout and wiring ----
+
+
+@dataclass
+class TrainView:
+    """The Train tab's components."""
+
+    tab: gr.Tab
+    kind: gr.Radio
+    context: gr.Radio
+    k_bins: gr.Number
+    dataset: gr.Dropdown
+    budget: gr.Radio
+    budget_info: gr.Markdown
+    confirm: gr.Checkbox
+    data_info: gr.Markdown
+    steps: gr.Number
+    batch_size: gr.Number
+    learning_rate: gr.Number
+    start: gr.Button
+    stop: gr.Button
+    status: gr.Markdown
+    plot: gr.Plot
+    samples: gr.Image
+    download: gr.DownloadButton
+    plan: gr.State
+    turn: gr.Timer
+
+
+def train_layout() -> TrainView:
+    """The Train tab's components, laid out in the current Blocks."""
     with gr.Tab("Train", elem_id="tab-train") as tab:
         with gr.Row(elem_classes="tab-body"):
             with gr.Column(scale=1, min_width=340, elem_classes="controls"):
@@ -149,184 +360,44 @@ def build_train_tab(data_sets: DataSets, session: gr.State, slot: TrainingSlot |
                 download = gr.DownloadButton("Download the trained model (.safetensors)", value=None, interactive=False)
         plan = gr.State(None)
         turn = gr.Timer(POLL_SECONDS, active=False)  # ticks while this session's run waits in line
+    return TrainView(tab, kind, context, k_bins, dataset, budget, budget_info, confirm, data_info, steps, batch_size,
+                     learning_rate, start, stop, status, plot, samples, download, plan, turn)
 
 
-    @friendly
-    def on_open(kind, steps, batch_size, context, k, dataset):
-        data = describe_data(dataset)
-        for update in describe_budget(kind, steps, batch_size, context, k):
-            yield (*update, data)
-
-    @friendly
-    def on_kind(kind):
-        """A new model kind starts from its own presets (V4 counts whole images) and learning rate."""
-        quick = budgets(check_choice(kind, "Model", model_order()))["quick"]
-        return (gr.Radio(budget_choices(kind, None), value="quick"), quick.steps,
-                gr.Number(quick.batch_size, label=batch_label(kind), info=batch_info(kind)), pixelar.MODELS[kind].learning_rate,
-                gr.Radio(visible=not pixelar.MODELS[kind].sees_whole_past))
-
-    @friendly
-    def on_budget(kind, key):
-        presets = budgets(check_choice(kind, "Model", model_order()))
-        preset = presets[check_choice(key, "Budget", list(presets))]
-        return preset.steps, preset.batch_size
-
-    @friendly
-    def describe_budget(kind, steps, batch_size, context, k):
-        """The shape's parameters, the presets' and this run's expected times from the samples/s measured for this
-        shape, and the long-run box. A shape not measured yet takes a few seconds, said first."""
-        try:
-            shape = Shape.check(kind, context, k)
-        except ValueError as error:
-            yield gr.skip(), str(error), gr.skip()
-            return
-        line = shape_line(kind, shape)
-        if (kind, shape) not in throughput.rates and not busy.is_set():
-            yield gr.skip(), f"{line}. Measuring its training speed on this server (a few seconds)…", gr.skip()
-        rate = throughput.rate(kind, shape, busy.is_set())
-        if rate is None:
-            yield gr.Radio(budget_choices(kind, None)), f"{line}. Expected times appear when the server is not training.", gr.Checkbox(visible=False)
-            return
-        if not all(isinstance(v, (int, float)) and v > 0 for v in (steps, batch_size)):
-            yield gr.skip(), f"{line}. Enter steps and a batch size to see the expected time.", gr.skip()
-            return
-        text = f"{line}. {run_line(kind, int(steps), int(batch_size), rate)}"
-        expected = steps * batch_size / rate
-        if slot.max_minutes and expected > slot.max_minutes * 60:
-            text += f" This server stops a run after **{slot.max_minutes:g} minutes**, keeping what it trained."
-        yield gr.Radio(budget_choices(kind, rate)), text, gr.Checkbox(visible=expected > LONG_RUN_SECONDS, value=False)
-
-    @friendly
-    def describe_data(name):
-        loaded, notice = data_sets.load(name)
-        return f"Note: {notice}\n\nUsing {loaded.describe()}." if notice else f"Using {loaded.describe()}."
-
-    @friendly
-    def on_start(kind, dataset, steps, batch_size, learning_rate, context, k, confirmed, workspace: Workspace | None):
-        """Check the inputs and take the free slot or a place in line; returns at once (a waiting run holds no worker)."""
-        steps, batch_size = check_whole(steps, "Steps", 1, MAX_STEPS), check_whole(batch_size, "Batch size", 1, MAX_BATCH)
-        shape = Shape.check(kind, context, k)
-        plan = Plan.check(kind, dataset, steps, batch_size, check_learning_rate(learning_rate), shape)
-        if throughput.expected_seconds(plan) > LONG_RUN_SECONDS and not confirmed:
-            raise gr.Error("This run would take over 30 minutes: tick the confirmation box under the budget.", print_exception=False)
-        workspace = workspace or Workspace()
-        if workspace.stop is not None and not workspace.stop.is_set():
-            raise gr.Error("Your training run is still going (or waiting): stop it first.", print_exception=False)
-        ticket = threading.Event()  # the run's stop switch, and its place in the slot's line
-        place = slot.join(ticket)
-        workspace.stop = ticket
-        status = waiting_line(place, slot) if place else "Starting…"
-        return plan, workspace, status, gr.DownloadButton(interactive=False), gr.Button(interactive=True), gr.Timer(active=place > 0)
-
-    def update(status=SKIP, plot=SKIP, samples=SKIP, download=SKIP, stop=SKIP, timer=SKIP):
-        """One update of ``train_run``'s outputs; ``SKIP`` leaves a component as it is."""
-        return tuple(gr.skip() if value is SKIP else value for value in (status, plot, samples, download, stop, timer))
-
-    @friendly
-    def train_run(plan: Plan | None, workspace: Workspace | None):
-        """Run ``plan`` if this session's ticket holds the slot, streaming its progress; otherwise say where it
-        stands in line and return at once (the page asks again at the next tick)."""
-        ticket = workspace.stop if workspace is not None else None
-        if plan is None or ticket is None:
-            return
-        if ticket.is_set():
-            yield update(timer=gr.Timer(active=False))
-            return
-        place = slot.poll(ticket)
-        if place is None:  # its page did not ask for a while: dropped from the line
-            ticket.set()
-            yield update("Your place in the training line lapsed: press Start again.", stop=gr.Button(interactive=False),
-                         timer=gr.Timer(active=False))
-            return
-        if place > 0:
-            yield update(waiting_line(place, slot), timer=gr.Timer(active=True))
-            return
-        if not slot.begin(ticket):  # its run is already streaming, from an earlier event
-            return
-        run = None
-        busy.set()
-        try:
-            yield update("Loading the data set…", timer=gr.Timer(active=False))
-            data, notice = data_sets.load(plan.dataset)
-            if notice:
-                gr.Warning(notice)
-            cap = slot.max_minutes * 60 if slot.max_minutes else None
-            run = TrainingRun(plan.shape.build(plan.kind), data, plan.config, ticket, max_seconds=cap)
-            run.start()
-            history, over = [], False
-            while not over:
-                events, drawn, over = run.drain(UPDATE_SECONDS)
-                history += events
-                picture = samples_picture(*drawn[-1], list(data.class_names), run.model.conditional) if drawn else SKIP
-                line = status_line(plan.kind, data, history[-1]) if history else "Measuring the untrained model…"
-                # drawing the plot is the costliest update: skip it while others' samples are being computed
-                redraw = over or (bool(events) and serving.BATCHER.idle.is_set())
-                curves = pictures.loss_curves(history, run.start_held_out)
-                figure = pictures.loss_figure(curves, plan.config.steps) if history and redraw else SKIP
-                yield update(line, figure, picture)
-            if run.error is not None:
-                raise run.error
-            text, path = finish(plan, data, run, workspace)
-            if notice:
-                text += f"\n\nNote: {notice}"
-            yield update(text, download=gr.DownloadButton(value=str(path), interactive=True) if path else SKIP,
-                         stop=gr.Button(interactive=False))
-        finally:
-            ticket.set()  # marks the session idle; ends the thread if the page was closed mid-run
-            if run is not None:
-                run.thread.join()
-            busy.clear()
-            slot.leave(ticket)
-
-    def finish(plan: Plan, data: pixelar.Dataset, run: TrainingRun, workspace: Workspace):
-        """Keep the trained model in the session and save it as a checkpoint: (what happened, its path)."""
-        result, model = run.result, run.model
-        if result.steps == 0:
-            return "Stopped before the first step: nothing to keep.", None
-        if result.seconds >= REPRESENTATIVE_SECONDS:
-            throughput.record(plan, result.samples_seen / result.seconds)
-        name = workspace.add(model)
-        metadata = run_metadata(model, result, plan.config, data, result.held_out_nll, CHECK_IMAGES)
-        path = pixelar.save_checkpoint(model, workspace.folder / f"{name}.safetensors", **metadata)
-        how = f"Stopped at this server's cap of {slot.max_minutes:g} minutes" if run.capped else (
-            "Stopped" if result.stopped else "Done")
-        text = (
-            f"**{how}** after {result.steps:,} steps ({result.samples_seen:,} "
-            f"{samples_word(plan.kind)} in {format_seconds(result.seconds)} on {result.device}). Held-out loss "
-            f"**{result.held_out_nll:.3f} bits/pixel**. **{name}** is ready in Generate and Step through."
-        )
-        return text, path
-
-    def on_stop(workspace: Workspace | None):
-        """Stop the run after its current step, or leave the line."""
-        if workspace is None or workspace.stop is None or workspace.stop.is_set():
-            return gr.skip(), gr.skip(), gr.skip()
-        workspace.stop.set()
-        if slot.holds(workspace.stop):
-            return "Stopping after this step; everything trained so far is kept…", gr.skip(), gr.skip()
-        slot.leave(workspace.stop)
-        return "Left the training line; nothing was trained.", gr.Button(interactive=False), gr.Timer(active=False)
-
+def wire(v: TrainView, trainer: Trainer, session: gr.State) -> None:
+    """The Train tab's events, each a ``Trainer`` method (or a pure function) behind ``friendly``."""
     private = {"api_visibility": "private"}
-    estimate = [budget, budget_info, confirm]
-    shape_inputs = [kind, steps, batch_size, context, k_bins]
-    tab.select(on_open, [*shape_inputs, dataset], [*estimate, data_info], **private)
-    kind.input(on_kind, [kind], [budget, steps, batch_size, learning_rate, context], queue=False, **private)
-    budget.input(on_budget, [kind, budget], [steps, batch_size], queue=False, **private)
-    gr.on([kind.change, steps.change, batch_size.change, context.change, k_bins.change], describe_budget, shape_inputs,
-          estimate, trigger_mode="always_last", concurrency_id="measure", **private)
-    dataset.change(describe_data, [dataset], [data_info], concurrency_id="data", **private)
-    run_outputs = [status, plot, samples, download, stop, turn]
+    estimate = [v.budget, v.budget_info, v.confirm]
+    shape_inputs = [v.kind, v.steps, v.batch_size, v.context, v.k_bins]
+    v.tab.select(friendly(trainer.on_open), [*shape_inputs, v.dataset], [*estimate, v.data_info], **private)
+    v.kind.input(friendly(on_kind), [v.kind], [v.budget, v.steps, v.batch_size, v.learning_rate, v.context],
+                 queue=False, **private)
+    v.budget.input(friendly(on_budget), [v.kind, v.budget], [v.steps, v.batch_size], queue=False, **private)
+    gr.on([v.kind.change, v.steps.change, v.batch_size.change, v.context.change, v.k_bins.change],
+          friendly(trainer.describe_budget), shape_inputs, estimate, trigger_mode="always_last",
+          concurrency_id="measure", **private)
+    v.dataset.change(friendly(trainer.describe_data), [v.dataset], [v.data_info], concurrency_id="data", **private)
+    run_outputs = [v.status, v.plot, v.samples, v.download, v.stop, v.turn]
     run_options = dict(
         concurrency_limit=None,  # the training slot, not the queue, lets one run in at a time and says who is next
-        show_progress="minimal", show_progress_on=[plot, samples],  # the status line stays readable while waiting
+        show_progress="minimal", show_progress_on=[v.plot, v.samples],  # the status line stays readable while waiting
         **private,
     )
-    start.click(
-        on_start, [kind, dataset, steps, batch_size, learning_rate, context, k_bins, confirm, session],
-        [plan, session, status, download, stop, turn], concurrency_limit=None, show_progress_on=[status], **private,
-    ).success(train_run, [plan, session], run_outputs, **run_options)
-    turn.tick(train_run, [plan, session], run_outputs, **run_options)  # a waiting run asks for its turn
-    stop.click(on_stop, [session], [status, stop, turn], queue=False, **private)
-    return BuiltTab(tab)
+    train_run = friendly(trainer.train_run)
+    v.start.click(
+        friendly(trainer.on_start),
+        [v.kind, v.dataset, v.steps, v.batch_size, v.learning_rate, v.context, v.k_bins, v.confirm, session],
+        [v.plan, session, v.status, v.download, v.stop, v.turn], concurrency_limit=None, show_progress_on=[v.status],
+        **private,
+    ).success(train_run, [v.plan, session], run_outputs, **run_options)
+    v.turn.tick(train_run, [v.plan, session], run_outputs, **run_options)  # a waiting run asks for its turn
+    v.stop.click(trainer.on_stop, [session], [v.status, v.stop, v.turn], queue=False, **private)
 
+
+def build_train_tab(data_sets: DataSets, session: gr.State, slot: TrainingSlot | None = None,
+                    batcher: Batcher | None = None) -> BuiltTab:
+    """The Train tab and its events. The server's measured training speed, its one training slot and the request
+    ``batcher`` a run gives way to (the app's, from ``app.build_app``) are shared by every session."""
+    view = train_layout()
+    wire(view, Trainer(data_sets, slot or TrainingSlot(), batcher or Batcher()), session)
+    return BuiltTab(view.tab)

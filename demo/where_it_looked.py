@@ -4,6 +4,8 @@ A player value registers what its maps need (the model, each panel's tokens, the
 that travels in the value. The page then calls ``where_it_looked``, a server function of the player's ``gr.HTML``
 (which gets no session state), with that id, a panel and a step. Every argument is checked as hostile input:
 a bad one gets a message the page shows, never a traceback.
+
+The app keeps one ``Registry`` (built in ``app.build_app``, in ``demo.services.Services``), passed to these functions.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from torch import nn
 
+from pixelar.inputs import whole_number
 from pixelar.models import N_PIXELS
 
 from . import serving
@@ -66,47 +69,40 @@ class Registry:
         return len(self._entries)
 
 
-REGISTRY = Registry()
-
-
-def register(model: nn.Module, panels_tokens: list, label: int) -> str:
-    """Remember a player value's model, tokens (one (784,) array per panel) and label; returns its id."""
+def register(registry: Registry, model: nn.Module, panels_tokens: list, label: int) -> str:
+    """Remember a player value's model, tokens (one (784,) array per panel) and label in ``registry``; returns
+    its id."""
     tokens = np.stack([np.asarray(t, dtype=np.int64).reshape(N_PIXELS) for t in panels_tokens])
-    return REGISTRY.add(Looking(model, tokens, int(label)))
+    return registry.add(Looking(model, tokens, int(label)))
 
 
-def _whole(value, low: int, high: int) -> bool:
-    return type(value) is int and low <= value <= high  # not bool, float or str
-
-
-def _check(ask) -> tuple[Looking, int, int]:
+def _check(registry: Registry, ask) -> tuple[Looking, int, int]:
     """The registration, panel and step an ask names, or a ValueError saying what is wrong."""
     if not isinstance(ask, dict):
         raise ValueError("where it looked: expected {id, panel, step}")
     key, panel, step = ask.get("id"), ask.get("panel"), ask.get("step")
     if not isinstance(key, str) or not 0 < len(key) <= ID_MAX_LENGTH:
         raise ValueError("where it looked: the image id is missing or malformed")
-    looking = REGISTRY.get(key)
+    looking = registry.get(key)
     if looking is None:
         raise ValueError(EXPIRED)
-    if not _whole(panel, 0, len(looking.tokens) - 1):
-        raise ValueError(f"where it looked: panel must be a whole number from 0 to {len(looking.tokens) - 1}")
-    if not _whole(step, 0, N_PIXELS - 1):
-        raise ValueError(f"where it looked: step must be a whole number from 0 to {N_PIXELS - 1}")
+    panel = whole_number(panel, "where it looked: panel", 0, len(looking.tokens) - 1)
+    step = whole_number(step, "where it looked: step", 0, N_PIXELS - 1)
     return looking, panel, step
 
 
-def where_it_looked(ask) -> dict:
+def where_it_looked(registry: Registry, batcher: serving.Batcher, ask) -> dict:
     """The page's ``{"id", "panel", "step"}`` -> ``{"map", "max", "ms", "panel", "step"}``: ``map`` is base64 of
     784 little-endian float16, each pixel's influence divided by the step's largest (``max``; all zero when
-    nothing before the step moves it); ``ms`` the compute time. A bad ask -> ``{"error": message}``."""
+    nothing before the step moves it); ``ms`` the compute time. A bad ask -> ``{"error": message}``. The ids are
+    ``registry``'s; the maps are computed by ``batcher`` (after its sampling run in progress)."""
     try:
-        looking, panel, step = _check(ask)
+        looking, panel, step = _check(registry, ask)
     except ValueError as error:
         return {"error": str(error)}
     began = time.perf_counter()
     try:
-        values = serving.influence(looking.model, looking.tokens[panel], looking.label, step).reshape(N_PIXELS)
+        values = batcher.influence(looking.model, looking.tokens[panel], looking.label, step).reshape(N_PIXELS)
     except serving.Busy as error:
         return {"error": str(error)}
     except Exception as error:  # a bug, not bad input: logged, and the page still gets a sentence

@@ -4,6 +4,7 @@ Each is a thin use of the one sampler or the one evaluator, so what the app show
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -12,6 +13,7 @@ import torch
 
 from .data import Split, quantize_grey_levels
 from .evaluation import pixel_nll_bits
+from .inputs import whole_number
 from .interface import PixelModel
 from .models import IMAGE_SIZE, N_PIXELS
 from .sampling import Trace, sample
@@ -28,18 +30,25 @@ def complete(
 
 @dataclass
 class Surprise:
-    """Per-pixel NLL (bits) of one real image under one model, and its total."""
+    """Per-pixel NLL (bits) of one real image under one model, and its total. Bits compare only at the same K:
+    a blind guess over K bins costs log2 K bits a pixel, so a 4-bin model's bits measure a coarser image."""
 
     nll_map: np.ndarray  # (28, 28) bits
     total_bits: float
     bits_per_pixel: float
+    k: int  # the bins the bits are over
+
+    @property
+    def blind_guess(self) -> float:
+        """Bits per pixel of a uniform guess over the K bins: log2 K."""
+        return math.log2(self.k)
 
 
 def score(model: PixelModel, grey_levels: np.ndarray, label: int = 0) -> Surprise:
     """How surprised ``model`` is by each pixel of an image (784 uint8 grey levels, read as class ``label``):
     -log2 p of each pixel's token given the pixels before it, as a (28, 28) map, and the total."""
     nll = pixel_nll_bits(model, torch.from_numpy(real_tokens(grey_levels, model.k)).view(1, N_PIXELS), torch.tensor([label]))[0]
-    return Surprise(nll.view(IMAGE_SIZE, IMAGE_SIZE).numpy(), float(nll.sum()), float(nll.mean()))
+    return Surprise(nll.view(IMAGE_SIZE, IMAGE_SIZE).numpy(), float(nll.sum()), float(nll.mean()), model.k)
 
 
 def surprise(models: Mapping[str, PixelModel], grey_levels: np.ndarray, label: int = 0) -> dict[str, Surprise]:
@@ -70,15 +79,13 @@ def temperature_strip(
 
 def real_image(split: Split, index: int) -> tuple[np.ndarray, int]:
     """Image ``index`` of a split: its 784 uint8 grey levels and its class."""
-    if isinstance(index, float) and index.is_integer():
-        index = int(index)
-    if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < len(split):
-        raise ValueError(f"image number must be a whole number from 0 to {len(split) - 1}, got {index!r}")
+    index = whole_number(index, "image number", 0, len(split) - 1)
     return split.images[index].numpy().astype(np.uint8), int(split.labels[index])
 
 
 def random_index_of_class(split: Split, label: int, seed: int | None = None) -> int:
     """The index of a random image of class ``label`` in a split."""
+    label = whole_number(label, "class", 0, 2**31 - 1)
     matches = np.flatnonzero(split.labels.numpy() == label)
     if not len(matches):
         raise ValueError(f"no image of class {label!r} in this data set")

@@ -32,10 +32,10 @@ def shown(value, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def number(value, name: str, low: float, high: float, *, above_low: bool = False) -> float:
+def number(value, name: str, low: float, high: float, *, above_low: bool = False, note: str = "") -> float:
     """``value`` as a finite float from ``low`` (or above it, ``above_low``) to ``high``; "0.5" passes, "abc", None,
-    True, NaN and 10**400 do not."""
-    allowed = f"a number {'above' if above_low else 'from'} {low:g} {'and at most' if above_low else 'to'} {high:g}"
+    True, NaN and 10**400 do not. ``note``: said after the range in the message (e.g. " (1: off)")."""
+    allowed = f"a number {'above' if above_low else 'from'} {low:g} {'and at most' if above_low else 'to'} {high:g}{note}"
     try:
         x = float(value) if not isinstance(value, bool) else math.nan
     except (TypeError, ValueError, OverflowError):
@@ -43,6 +43,15 @@ def number(value, name: str, low: float, high: float, *, above_low: bool = False
     if not (math.isfinite(x) and (low < x if above_low else low <= x) and x <= high):
         raise ValueError(f"{name} must be {allowed}, got {shown(value)}")
     return x
+
+
+def within(bounds: tuple, core: tuple, name: str) -> tuple:
+    """``bounds`` (low, high) if they narrow ``core`` (low <= high, both inside it), else a ValueError: a caller's
+    limits are the core's, narrowed, never widened."""
+    low, high = bounds
+    if not core[0] <= low <= high <= core[1]:
+        raise ValueError(f"{name} bounds {low:g} to {high:g} are not within the core's {core[0]:g} to {core[1]:g}")
+    return bounds
 
 
 def whole_numbers(values, name: str, low: int, high: int) -> np.ndarray:

@@ -167,4 +167,4 @@ def read(model, grey_levels: np.ndarray, label: int = 0) -> Reading:
     bits = pixel_bits_per_class(model, np.asarray(grey_levels)[None])[0]  # (classes, 784)
     posterior = torch.softmax(-(bits.sum(1).double() * math.log(2)), 0).tolist()
     mine = bits[label]
-    return Reading(Surprise(mine.view(IMAGE_SIZE, IMAGE_SIZE).numpy(), float(mine.sum()), float(mine.mean())), posterior)
+    return Reading(Surprise(mine.view(IMAGE_SIZE, IMAGE_SIZE).numpy(), float(mine.sum()), float(mine.mean()), model.k), posterior)

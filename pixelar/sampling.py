@@ -16,7 +16,7 @@ import torch
 
 from .data import dequantize
 from .device import PRECISION_DTYPES
-from .inputs import whole_number, whole_numbers
+from .inputs import number, whole_number, whole_numbers, within
 from .layers import IMAGE_SIZE, N_PIXELS
 from .planner import plan
 
@@ -52,15 +52,19 @@ class Trace:
         return len(self.tokens)
 
 
-def check_temperature(temperature: float) -> float:
-    low, high = TEMPERATURE_RANGE
-    try:
-        t = float(temperature)
-    except (TypeError, ValueError):
-        t = float("nan")
-    if not low <= t <= high:
-        raise ValueError(f"temperature must be a number from {low} to {high:g}, got {temperature!r}")
-    return t
+def check_temperature(temperature, name: str = "temperature", bounds: tuple[float, float] = TEMPERATURE_RANGE) -> float:
+    """A temperature from ``bounds`` (the core's ``TEMPERATURE_RANGE``, or narrower), or a ValueError naming ``name``."""
+    return number(temperature, name, *within(bounds, TEMPERATURE_RANGE, name))
+
+
+def check_count(n, name: str = "number of samples", high: int = MAX_SAMPLES) -> int:
+    """A number of images from 1 to ``high`` (at most the core's ``MAX_SAMPLES``), or a ValueError naming ``name``."""
+    return whole_number(n, name, *within((1, high), (1, MAX_SAMPLES), name))
+
+
+def check_seed(seed, name: str = "seed") -> int:
+    """A seed from 0 to ``SEED_MAX``, or a ValueError naming ``name``."""
+    return whole_number(seed, name, 0, SEED_MAX)
 
 
 def softmax_at(logits: np.ndarray, temperature: float, top_k: int | None = None, top_p: float | None = None) -> np.ndarray:
@@ -90,7 +94,7 @@ class Request:
     def of(cls, model, n=1, labels=None, temperature=1.0, seed=None, prefix=None, forced=None, top_k=None, top_p=None):
         """Check every argument as ``sample`` documents it; a ValueError names the bad one."""
         temperature = check_temperature(temperature)
-        n = whole_number(n, "number of samples", 1, MAX_SAMPLES)
+        n = check_count(n)
         k = model.k
         top_k = None if top_k is None else whole_number(top_k, "top-k", 1, k)
         top_p = None if top_p is None else check_top_p(top_p)
@@ -101,7 +105,7 @@ class Request:
         for step, token in _forced(forced, k).items():
             if step >= prefix_t.shape[1]:
                 given[:, step] = token
-        seed = secrets.randbelow(SEED_MAX + 1) if seed is None else whole_number(seed, "seed", 0, SEED_MAX)
+        seed = secrets.randbelow(SEED_MAX + 1) if seed is None else check_seed(seed)
         return cls(n, label_t, temperature, seed, given, prefix_t.shape[1], top_k, top_p)
 
     def dice(self) -> torch.Tensor:
@@ -214,14 +218,9 @@ def _padded(x: torch.Tensor, rows: int, fill) -> torch.Tensor:
     return torch.cat([x, torch.full((rows - len(x), *x.shape[1:]), fill, dtype=x.dtype)])
 
 
-def check_top_p(top_p) -> float:
-    try:
-        p = float(top_p)
-    except (TypeError, ValueError):
-        p = float("nan")
-    if not (math.isfinite(p) and 0 < p <= 1):
-        raise ValueError(f"top-p must be a number above 0 and at most 1, got {top_p!r}")
-    return p
+def check_top_p(top_p, name: str = "top-p", note: str = "") -> float:
+    """A top-p above 0 and at most 1, or a ValueError naming ``name`` (``note``: said after the range)."""
+    return number(top_p, name, 0, 1, above_low=True, note=note)
 
 
 def reshape(logits: torch.Tensor, temperature, top_k=None, top_p=None) -> torch.Tensor:

@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 
 import gradio as gr
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings as hypothesis_settings, strategies as st
@@ -195,7 +196,7 @@ def test_trained_models_belong_to_their_session_only(tiny_checkpoints):
     model.metadata = {"steps": 10, "dataset": "mnist-5k", "held_out_nll": 1.5}
     name = mine.add(model)
     assert name == "my-v3-1"
-    assert ("my-v3-1 · trained here · 1.50 bits/px", "my-v3-1") in shelf.choices(mine)
+    assert ("my-v3-1 · trained here · 1.50 bits/px at K 16", "my-v3-1") in shelf.choices(mine)
     assert "my-v3-1" not in [n for _, n in shelf.choices(theirs)]
     assert shelf.get("my-v3-1", mine) is model
     with pytest.raises(ValueError, match="unknown model"):
@@ -261,7 +262,7 @@ def test_a_model_of_another_shape_says_so_in_the_pickers(tmp_path):
     workspace.add(pixelar.build_model("v3", context=7, k=8))
     workspace.add(pixelar.build_model("v4"))
     labels = [label for label, _ in Shelf(tmp_path).choices(workspace)]
-    assert labels == ["my-v3-1 · trained here · context 7 · K 8", "my-v4-2 · trained here"]
+    assert labels == ["my-v3-1 · trained here · context 7 · K 8", "my-v4-2 · trained here · K 16"]  # K always: bits compare only at the same K
 
 
 def test_budgets_and_their_expected_times():
@@ -271,7 +272,7 @@ def test_budgets_and_their_expected_times():
     assert labels[2].endswith("100M samples · ≈ 2.2 h")
     assert [label for label, _ in budget_choices("v1", None)][0] == "Quick · 0.512M samples"
     v4 = [label for label, _ in budget_choices("v4", 50)]  # V4 counts whole images, about 50 a second on one core
-    assert v4[0] == "Quick · 4,800 images · ≈ 1 min 36 s"
+    assert v4[0] == "Quick · 288 images · ≈ 6 s"
     assert v4[2] == "Long · 80,000 images · ≈ 26 min 40 s"
     assert format_seconds(45) == "45 s" and format_seconds(600) == "10 min 00 s" and format_seconds(float("inf")) == "?"
 
@@ -435,3 +436,16 @@ def test_a_waiting_run_hears_its_place_and_the_cap():
     assert waiting_line(1, TrainingSlot(max_minutes=20)).startswith(
         "**Waiting for another user's training to finish**: 1 run ahead of yours, each at most 20 minutes.")
     assert "2 runs ahead of yours." in waiting_line(2, TrainingSlot(max_minutes=None))
+
+
+def test_bits_per_pixel_are_ranked_only_among_models_with_the_same_k():
+    from demo.explore_tab import fewest_bits
+    from pixelar.experiments import Surprise
+
+    flat = np.zeros((28, 28))
+    maps = {"V3": Surprise(flat, 300.0, 0.38, 16), "V4": Surprise(flat, 320.0, 0.41, 16), "coarse": Surprise(flat, 100.0, 0.13, 4)}
+    text = fewest_bits(maps)
+    assert "Fewest bits of the 2 models at K 16: **V3**" in text  # not "coarse", whose 4-bin bits are cheaper
+    assert "the only model at K 4: **coarse**" in text and "log₂ 4 = 2.00" in text and "log₂ 16 = 4.00" in text
+    assert "do not compare" in text
+    assert "do not compare" not in fewest_bits({"V3": maps["V3"], "V4": maps["V4"]})

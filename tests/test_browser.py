@@ -322,6 +322,22 @@ def test_the_bars_reshape_exactly_as_the_sampler_defines_it(page):
         assert np.allclose(got, reference_reshape(logp, t, k, p), atol=1e-5), (t, k, p)
 
 
+def test_the_players_top_k_box_refuses_what_is_not_a_number_of_bins(page):
+    box = page.locator("#step-player .px-k")
+    for bad in ("-1", "3.7", "99"):
+        box.fill(bad)
+        box.press("Tab")  # "change": the value is judged when the box is left
+        status = page.locator("#step-player .px-status").inner_text()
+        assert "top-k must be a whole number of bins from 1 to 16" in status and bad in status
+        assert box.input_value() == ""  # undone, not used as something else
+        assert "top-k" not in page.locator("#step-player .px-readout").first.inner_text()
+    box.fill("3")
+    box.press("Tab")
+    assert page.locator("#step-player .px-status").inner_text() == ""
+    box.fill("")
+    box.press("Tab")
+
+
 def test_a_bar_click_asks_what_if_and_both_futures_play_side_by_side(page, app_server):
     page.keyboard.press("Home")
     for _ in range(10):
@@ -351,6 +367,14 @@ def test_presentation_mode_fills_the_screen(page):
     player = page.locator("#step-player .px-player")
     box = player.bounding_box()
     assert box["width"] >= 1270 and box["height"] >= 710
+    page.wait_for_timeout(300)  # one refit
+    canvas = page.locator("#step-player .px-canvas").bounding_box()
+    assert canvas["height"] >= 600 and canvas["width"] >= 570  # readable from the back row (issue 20)
+    for selector in (".px-bars", ".px-entropy-map", ".px-surprise-map", ".px-reshape", ".px-caption", ".px-slider"):
+        inside = page.locator(f"#step-player {selector}").first.bounding_box()
+        assert inside["x"] >= canvas["x"] + canvas["width"] and inside["y"] + inside["height"] <= 720, selector
+    maps = page.locator("#step-player .px-entropy-map").bounding_box()
+    assert min(maps["width"], maps["height"]) >= 180  # the maps scale with the screen (112 px before)
     shot(page, "present")
     page.keyboard.press("Escape")
     assert player.bounding_box()["width"] < 1270
@@ -474,7 +498,7 @@ def test_explore_completes_a_real_digit_and_maps_surprise(page, app_server):
 
     page.get_by_role("tab", name="Surprise map").click()
     wait_for_new_image(page, "surprise-image", None)
-    assert "Fewest bits in total" in caption(page, "surprise-caption")
+    assert "Fewest bits" in caption(page, "surprise-caption") and " at K " in caption(page, "surprise-caption")
     shot(page, "surprise")
 
     page.get_by_role("tab", name="Complete it").click()
@@ -582,7 +606,7 @@ def test_context_and_bins_are_knobs_with_their_cost_and_v4_trains_on_whole_image
     page.locator("#train-model").get_by_text("V4", exact=True).click()
     page.wait_for_function("() => document.querySelector('#train-cost').innerText.includes('V4 · K 8: ')")
     assert not page.locator("#train-context").is_visible()  # V4 sees the whole past: no context knob
-    page.get_by_text("Quick · 4,800 images").wait_for()
+    page.get_by_text("Quick · 288 images").wait_for()
     set_budget(page, 6, 2)
     assert page.get_by_label("Batch size (whole images per step)").input_value() == "2"
     page.locator("#train-start").click()
@@ -590,7 +614,7 @@ def test_context_and_bins_are_knobs_with_their_cost_and_v4_trains_on_whole_image
     assert "images in" in status(page) and "my-v4-1 is ready" in status(page)
     page.get_by_role("tab", name="Generate").click()
     page.get_by_label("Model").first.click()
-    page.get_by_role("option", name="my-v4-1 · trained here · K 8").click()
+    page.get_by_role("option", name="my-v4-1 · trained here").click()  # "· 0.xx bits/px at K 8"
     page.locator("#generate-button").click()
     wait_for_new_image(page, "generate-grid", None)
     assert "samples from my-v4-1" in caption(page, "generate-caption")

@@ -98,8 +98,10 @@ def app(tiny_checkpoints, tmp_path_factory):
     from app import build_app
     from demo import train_tab
 
+    measured = train_tab.Throughput.rate
     train_tab.Throughput.rate = lambda self, kind, shape, busy: 50_000.0  # no speed measurement per drawn shape
-    return build_app(tiny_checkpoints, tmp_path_factory.mktemp("data"))
+    yield build_app(tiny_checkpoints, tmp_path_factory.mktemp("data"))
+    train_tab.Throughput.rate = measured  # other test files measure it for real
 
 
 LOOP = asyncio.new_event_loop()  # one for every call: a loop per call costs 0.2 s in thread start-up

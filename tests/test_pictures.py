@@ -53,7 +53,7 @@ def test_completion_sheet_draws_the_cut_line_on_every_image():
 def test_surprise_sheet_shares_one_bright_is_notable_scale():
     low, high = np.zeros((28, 28)), np.full((28, 28), 100.0)
     sheet = pictures.surprise_sheet(np.zeros((28, 28)), {
-        "V1": Surprise(low, 0.0, 0.0), "V3": Surprise(high, 78400.0, 100.0),
+        "V1": Surprise(low, 0.0, 0.0, 16), "V3": Surprise(high, 78400.0, 100.0, 16),
     }, scale=4)
     pixels = np.asarray(sheet)
     inferno = render._colormap("inferno")
