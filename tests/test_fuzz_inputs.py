@@ -100,7 +100,7 @@ def app(tiny_checkpoints, tmp_path_factory):
 
     measured = train_tab.Throughput.rate
     train_tab.Throughput.rate = lambda self, kind, shape, busy: 50_000.0  # no speed measurement per drawn shape
-    yield build_app(tiny_checkpoints, tmp_path_factory.mktemp("data"))
+    yield build_app(tiny_checkpoints, tmp_path_factory.mktemp("data"), data_dir=tmp_path_factory.mktemp("board"))
     train_tab.Throughput.rate = measured  # other test files measure it for real
 
 

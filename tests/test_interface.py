@@ -126,7 +126,7 @@ def test_it_appears_in_the_cli_and_the_apps_pickers(bigram, tmp_path, capsys):
 
     from app import build_app
 
-    app = build_app(tmp_path, tmp_path / "data")
+    app = build_app(tmp_path, tmp_path / "data", data_dir=tmp_path / "board")
     radios = [b for b in app.blocks.values() if isinstance(b, gr.Radio) and b.elem_id == "train-model"]
     assert ("BIGRAM", "bigram") in [tuple(c) for c in radios[0].choices]
     pickers = [b for b in app.blocks.values() if isinstance(b, gr.Dropdown) and "bigram" in [v for _, v in b.choices]]
