@@ -324,17 +324,17 @@ def test_the_bars_reshape_exactly_as_the_sampler_defines_it(page):
 
 def test_the_players_top_k_box_refuses_what_is_not_a_number_of_bins(page):
     box = page.locator("#step-player .px-k")
+    before = box.input_value()  # the sampled top-k (or "" for off)
     for bad in ("-1", "3.7", "99"):
         box.fill(bad)
         box.press("Tab")  # "change": the value is judged when the box is left
         status = page.locator("#step-player .px-status").inner_text()
         assert "top-k must be a whole number of bins from 1 to 16" in status and bad in status
-        assert box.input_value() == ""  # undone, not used as something else
-        assert "top-k" not in page.locator("#step-player .px-readout").first.inner_text()
-    box.fill("3")
+        assert box.input_value() == before  # undone, not used as something else
+    box.fill("2" if before != "2" else "5")  # a good value (another one: an unchanged box fires no "change")
     box.press("Tab")
     assert page.locator("#step-player .px-status").inner_text() == ""
-    box.fill("")
+    box.fill(before)
     box.press("Tab")
 
 
