@@ -253,6 +253,21 @@ class Board:
         return db
 
     @contextlib.contextmanager
+    def _transaction(self):
+        """A connection inside ``BEGIN IMMEDIATE``: committed when the block ends, rolled back if it raises, closed."""
+        db = self._connect()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            yield db
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        finally:
+            db.close()
+
+    @contextlib.contextmanager
     def _db(self):
         """A connection for one statement (autocommit), closed afterwards."""
         db = self._connect()
@@ -272,21 +287,13 @@ class Board:
         """Remove what a kill can leave: temp files, files with no row, rows with no file. Returns the counts."""
         removed = {"temp files": 0, "files without an entry": 0, "entries without a file": 0}
         with self._lock:
-            db = self._connect()
-            try:
-                db.execute("BEGIN IMMEDIATE")
+            with self._transaction() as db:
                 ids = {row["id"] for row in db.execute("SELECT id FROM entries")}
                 for entry_id in sorted(ids):
                     if not self._model_path(entry_id).is_file():
                         db.execute("DELETE FROM entries WHERE id = ?", (entry_id,))
                         ids.discard(entry_id)
                         removed["entries without a file"] += 1
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            finally:
-                db.close()
             for folder, suffix in ((self.models_dir, ".safetensors"), (self.sheets_dir, ".png")):
                 for path in folder.iterdir():
                     if path.name.startswith("."):
@@ -421,27 +428,20 @@ class Board:
                 "dataset": dataset, "steps": meta.get("steps"), "samples_seen": meta.get("samples_seen"),
                 "batch_unit": meta.get("batch_unit"), "train_seconds": meta.get("train_seconds"),
             }
+            entry_id = None
             with self._lock:
-                db = self._connect()
                 try:
-                    db.execute("BEGIN IMMEDIATE")
-                    self._check_room(token, db)
-                    cursor = db.execute(f"INSERT INTO entries ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
-                                        tuple(row.values()))
-                    entry_id = cursor.lastrowid
-                    os.replace(temp, self._model_path(entry_id))
-                    try:
+                    with self._transaction() as db:
+                        self._check_room(token, db)
+                        cursor = db.execute(f"INSERT INTO entries ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                                            tuple(row.values()))
+                        entry_id = cursor.lastrowid
+                        os.replace(temp, self._model_path(entry_id))
                         _fsync_folder(self.models_dir)
-                        db.execute("COMMIT")
-                    except BaseException:
-                        _remove(self._model_path(entry_id))
-                        raise
                 except BaseException:
-                    if db.in_transaction:
-                        db.execute("ROLLBACK")
+                    if entry_id is not None:  # the file went into place but its row was not committed
+                        _remove(self._model_path(entry_id))
                     raise
-                finally:
-                    db.close()
         finally:
             _remove(temp)
         log.info("board: entry %d published (%s, %s)", entry_id, model.name, clean_text(dataset))
@@ -530,17 +530,8 @@ class Board:
         if not ids:
             return
         with self._lock:
-            db = self._connect()
-            try:
-                db.execute("BEGIN IMMEDIATE")
+            with self._transaction() as db:
                 db.executemany("DELETE FROM entries WHERE id = ?", [(i,) for i in ids])
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
-            finally:
-                db.close()
             for entry_id in ids:
                 _remove(self._model_path(entry_id))
                 _remove(self.sheet_path(entry_id))
