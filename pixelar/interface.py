@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from .inputs import shown
 from .memory import check_sampling_memory
 
 
@@ -56,8 +57,7 @@ def check_settings(config_class, values: dict, owner: str = "") -> dict:
                   and low <= value and (value < high if meta["below_high"] else value <= high))
             allowed = f"a number from {low:g} to {high:g}{' (not included)' if meta['below_high'] else ''}"
         if not ok:
-            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:39] + "…"
-            raise ValueError(f"{label} must be {allowed}, got {shown}")
+            raise ValueError(f"{label} must be {allowed}, got {shown(value)}")
     return values
 
 
