@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import gradio as gr
+from gradio.data_classes import FileData
 from PIL import Image
 
 from .board import NAME_CHARS, Board, BoardError, Entry
@@ -109,6 +110,30 @@ def _token(workspace: Workspace | None) -> str | None:
     return workspace.token if workspace is not None else None
 
 
+class CheckpointUpload(gr.File):
+    """``gr.File`` that checks its own payload: a script that sends something other than one uploaded file gets a
+    message (Gradio's own check of the payload would raise a validation error, a server traceback). Gradio's check
+    that an uploaded path lies in its upload folder runs before, as for any file."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.api_info()  # cached from the file model, as for gr.File
+        self.data_model = None  # the payload is validated in ``preprocess``
+
+    @classmethod
+    def get_block_name(cls) -> str:
+        return "file"  # the page draws it as Gradio's own File
+
+    def preprocess(self, payload):
+        if payload is None:
+            return None
+        try:
+            upload = FileData.model_validate(payload, context={"validate_meta": True})
+        except (ValueError, TypeError):
+            raise gr.Error("The upload must be one checkpoint file (.safetensors).", print_exception=False) from None
+        return super().preprocess(upload)
+
+
 def build_board_section(board: Board, session: gr.State, notice: str | None = None, open_triggers=()) -> BoardSection:
     """The class board inside the current Blocks context (e.g. at the bottom of the Train tab). ``open_triggers``:
     events that re-read the board for the session (``app.load``, the tab's ``select``); the table is also re-read
@@ -118,7 +143,7 @@ def build_board_section(board: Board, session: gr.State, notice: str | None = No
         gr.Markdown(as_markdown(notice), elem_classes="small-note")
     gr.Markdown(BOARD_NOTE.format(images=board.score_images, per_class=board.fidelity_per_class),
                 elem_classes="small-note")
-    table = gr.HTML(lambda: board_html(board.entries()), elem_id="board-table")
+    table = gr.HTML(board_html(board.entries()), elem_id="board-table")  # then refreshed on every page load
     with gr.Row():
         refresh = gr.Button("Refresh the board", size="sm")
         timer = gr.Timer(REFRESH_SECONDS, active=False)
@@ -130,7 +155,7 @@ def build_board_section(board: Board, session: gr.State, notice: str | None = No
                           max_length=NAME_CHARS, max_lines=1)
         with gr.Row():
             publish_last = gr.Button("Publish my last trained model", variant="primary")
-        upload = gr.File(label="…or a checkpoint file (.safetensors)", file_types=[".safetensors"], type="filepath")
+        upload = CheckpointUpload(label="…or a checkpoint file (.safetensors)", file_types=[".safetensors"], type="filepath")
         publish_upload = gr.Button("Publish this file")
         mine = gr.Dropdown(label="My entries", choices=[], value=None, interactive=True)
         delete_mine = gr.Button("Delete my entry", variant="stop", size="sm")
