@@ -90,7 +90,7 @@ def test_publish_my_last_trained_model(tiny_checkpoints, tmp_path):
 
 
 KILLED_PUBLISHER = textwrap.dedent("""
-    import os, sys
+    import itertools, os, sys
     sys.path.insert(0, {root!r})
     from demo import board as b
     point = sys.argv[2]
@@ -102,11 +102,11 @@ KILLED_PUBLISHER = textwrap.dedent("""
         b.os.replace = lambda *a: os._exit(9)
     elif point == "rename":  # the file renamed, the transaction not yet committed
         b._fsync_folder = lambda folder: os._exit(9)
-    board = b.Board(sys.argv[1], start=False, teacher_key="")
+    board = b.Board(sys.argv[1], start=False, teacher_key="", per_session=100_000, max_entries=100_000)
     if point in ("random", "delete"):  # warm up (the first publish loads more code), so that kills land in publishes
         board.delete(board.publish_file({source!r}, "warm-up", "warm-up").id, token="warm-up")
     print("ready", flush=True)
-    for i in range(1000):
+    for i in itertools.count():  # until killed
         board.publish_file({source!r}, f"entry {{i}}", f"session {{i}}")
         if point == "delete":
             board.delete(board.entries()[-1].id, token=f"session {{i}}")
@@ -116,7 +116,7 @@ KILLED_PUBLISHER = textwrap.dedent("""
 @pytest.mark.slow
 def test_a_kill_while_publishing_leaves_a_consistent_board(tiny_checkpoints, tmp_path):
     folder = tmp_path / "data"
-    board = make_board(folder, start=False, per_session=1000, max_entries=10_000)
+    board = make_board(folder, start=False, per_session=100_000, max_entries=100_000)
     board.publish_file(tiny_checkpoints / "v1.safetensors", "kept", "teacher's")
     script = tmp_path / "publisher.py"
     script.write_text(KILLED_PUBLISHER.format(root=str(ROOT), source=str(tiny_checkpoints / "v1.safetensors")))
@@ -133,7 +133,7 @@ def test_a_kill_while_publishing_leaves_a_consistent_board(tiny_checkpoints, tmp
         assert process.returncode != 0
         if point in ("copy", "insert", "rename"):
             assert process.returncode == 9, process.stderr.read()
-        after = make_board(folder, start=False, per_session=1000, max_entries=10_000)  # the startup sweep
+        after = make_board(folder, start=False, per_session=100_000, max_entries=100_000)  # the startup sweep
         consistent(after)
         assert "kept" in [e.name for e in after.entries()]
         assert all(after.entry(e.id) for e in after.entries())

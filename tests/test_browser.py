@@ -63,8 +63,8 @@ def shot(page, name: str, full_page: bool = False) -> None:
 
 
 def image_src(page, elem_id: str) -> str | None:
-    images = page.locator(f"#{elem_id} img")
-    return images.first.get_attribute("src") if images.count() else None
+    """The first image's src, read in one step (the image may be replaced between two Playwright calls)."""
+    return page.evaluate("id => document.querySelector(`#${id} img`)?.getAttribute('src') ?? null", elem_id)
 
 
 def wait_for_new_image(page, elem_id: str, old: str | None) -> str:
