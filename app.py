@@ -29,6 +29,7 @@ from demo.data import DataSets
 from demo.draw_tab import build_draw_tab
 from demo.explore_tab import build_explore_tab
 from demo.generate_tab import build_generate_tab
+from demo.links import LINK_JS, share_button, wire_links
 from demo.models import Shelf, close_workspace, remove_session_folders
 from demo.services import Services
 from demo.step_tab import build_step_tab
@@ -45,6 +46,10 @@ HEADER = ("**pixelar** (after *Generating Pixels One by One*): small models draw
 CSS = """
 .pixelated img, .pixelated canvas { image-rendering: pixelated; }
 #app-header { margin: 0 0 -6px 0; }
+#app-top { align-items: center; flex-wrap: nowrap; }
+#share-panel { max-width: 520px; }
+#share-qr svg { width: min(420px, 80vw); height: auto; }
+#share-qr code { word-break: break-all; font-size: 14px; }
 #app-header p { font-size: 16px; margin: 0; }
 /* skipped checkpoint files: one line (the server log has the details), not a block that pushes the tabs down */
 #shelf-notice p { font-size: 14px; margin: 0; white-space: nowrap; overflow: hidden; text-overflow: ellipsis;
@@ -82,9 +87,11 @@ def build_app(checkpoints: str | Path, data_root: str | Path = "data",
     shelf, data_sets = Shelf(checkpoints, extra=board), DataSets(data_root)
     with gr.Blocks(title="pixelar: generating pixels one by one", delete_cache=(3600, 3600)) as app:
         session = gr.State(None, delete_callback=close_workspace)
-        gr.Markdown(HEADER, elem_id="app-header")
+        with gr.Row(elem_id="app-top"):
+            gr.Markdown(HEADER, elem_id="app-header")
+            share = share_button()
         notice = gr.Markdown(elem_id="shelf-notice")
-        with gr.Tabs():
+        with gr.Tabs() as tab_row:
             tabs = [
                 build_generate_tab(shelf, session, services),
                 build_step_tab(shelf, session, services),
@@ -95,11 +102,14 @@ def build_app(checkpoints: str | Path, data_root: str | Path = "data",
         with tabs[-1].tab:  # the class board, at the bottom of the Train tab
             build_board_section(board, session, board_notice, open_triggers=[app.load, tabs[-1].tab.select])
         pickers = [picker for tab in tabs for picker in tab.pickers]
-        gr.on(
-            [app.load, *(tab.tab.select for tab in tabs)],
-            lambda workspace, *current: [refresh_picker(shelf, value, workspace) for value in current],
-            inputs=[session, *pickers], outputs=pickers, api_visibility="private", queue=False,
-        )
+
+        def refresh(workspace, *current):
+            return [refresh_picker(shelf, value, workspace) for value in current]
+
+        refresh_options = {"inputs": [session, *pickers], "outputs": pickers, "api_visibility": "private", "queue": False}
+        gr.on([tab.tab.select for tab in tabs], refresh, **refresh_options)
+        filled = app.load(refresh, **refresh_options)
+        wire_links(app, tab_row, tabs, session, after=filled, share=share)  # the page's link opens once pickers are filled
         app.load(shelf.notice, outputs=notice, api_visibility="private", queue=False)  # files skipped, if any
     return app
 
@@ -135,7 +145,7 @@ def main() -> None:
     # all be waiting, and so merged, at once.
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # a stop from outside shuts down as Ctrl-C does
     try:
-        app.launch(server_name=args.host, server_port=args.port, css=CSS, theme=gr.themes.Default(text_size="lg"),
+        app.launch(server_name=args.host, server_port=args.port, css=CSS, js=LINK_JS, theme=gr.themes.Default(text_size="lg"),
                    show_error=False, max_threads=100, max_file_size=MAX_UPLOAD_BYTES)
     finally:
         remove_session_folders()

@@ -9,6 +9,7 @@ import inspect
 import logging
 import random
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import gradio as gr
 
@@ -18,6 +19,9 @@ from pixelar.inputs import number, shown, whole_number, within
 
 from .models import Shelf, Workspace
 from .text import as_html
+
+if TYPE_CHECKING:
+    from .links import TabLink
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +46,7 @@ class BuiltTab:
 
     tab: gr.Tab
     pickers: list[gr.Dropdown] = field(default_factory=list)
+    link: TabLink | None = None  # what the tab keeps in the page's URL (``demo.links``)
 
 
 def user_message(error: Exception) -> gr.Error:
@@ -288,6 +293,12 @@ class SamplerControls:
     def inputs(self) -> list:
         boxes = [self.model, self.digit, self.temperature, self.top_k, self.top_p, self.seed, self.new_seed]
         return [box for box in boxes if box is not None]
+
+    def link_keys(self) -> dict:
+        """The controls a link carries (``demo.links``), by query key."""
+        keys = {"model": self.model, "digit": self.digit, "t": self.temperature, "k": self.top_k, "p": self.top_p,
+                "seed": self.seed}
+        return {key: box for key, box in keys.items() if box is not None}
 
     def read(self, workspace: Workspace | None, *values) -> Settings:
         """Check the controls' values (in ``inputs`` order) and draw the seed: ``Settings`` or a ValueError that

@@ -180,7 +180,7 @@ def build_draw_tab(shelf: Shelf, data_sets: DataSets, session: gr.State, service
     """The Draw tab and its events: each finished stroke (or an upload) is read at once."""
     real = RealDigits(data_sets)
     digits = [(str(d), d) for d in range(10)]
-    with gr.Tab("Draw", elem_id="tab-draw") as tab:
+    with gr.Tab("Draw", id="draw", elem_id="tab-draw") as tab:
         digit = gr.State(None)  # the drawing as the models see it: 784 grey levels
         with gr.Row(elem_classes="tab-body"):
             with gr.Column(scale=1, min_width=280, elem_classes="controls"):

@@ -120,7 +120,7 @@ def models_of_the_same_kind(shelf: Shelf, workspace, model: PixelModel) -> dict[
 
 def build_explore_tab(shelf: Shelf, data_sets: DataSets, session: gr.State, services: Services) -> BuiltTab:
     """The Explore tab and its events."""
-    with gr.Tab("Explore", elem_id="tab-explore") as tab:
+    with gr.Tab("Explore", id="explore", elem_id="tab-explore") as tab:
         with gr.Row(elem_classes="tab-body"):
             with gr.Column(scale=1, min_width=300, elem_classes="controls"):
                 model = model_picker(shelf, "explore-model")

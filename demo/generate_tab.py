@@ -14,6 +14,7 @@ from pixelar.interface import PixelModel
 
 from . import pictures
 from .common import ALL_CLASSES, APP_MAX_SAMPLES, SAMPLING, BuiltTab, Settings, check_count, friendly, sampler_controls
+from .links import TabLink, as_flag, as_number, sampler_updates, sampler_values
 from .models import Shelf, Workspace, model_title
 from .services import Services
 from .text import as_markdown
@@ -87,7 +88,7 @@ def generate_endpoint(shelf: Shelf, controls, services: Services):
 
 def build_generate_tab(shelf: Shelf, session: gr.State, services: Services) -> BuiltTab:
     """The Generate tab, its events, and the ``generate`` API endpoint; samples go through the app's ``services``."""
-    with gr.Tab("Generate", elem_id="tab-generate") as tab:
+    with gr.Tab("Generate", id="generate", elem_id="tab-generate") as tab:
         with gr.Row(elem_classes="tab-body"):
             with gr.Column(scale=1, min_width=330, elem_classes="controls"):
                 def buttons():
@@ -185,6 +186,15 @@ def build_generate_tab(shelf: Shelf, session: gr.State, services: Services) -> B
         gr.on(changed, fn=None, js=f"() => [null, null, {CLEARED!r}]", outputs=[grid, entropy, caption],
               api_visibility="private")
 
+        def open_link(values: dict[str, str], workspace: Workspace | None) -> dict:
+            inputs = sampler_values(controls, values)
+            n, with_entropy = as_number(values.get("n", "16")), as_flag(values.get("entropy"), False)
+            shown = dict(zip([*results, controls.seed], on_generate(workspace, n, with_entropy, *inputs)))
+            return {**sampler_updates(controls, inputs), count: n, show_entropy: with_entropy, **shown}
+
+        link_keys = {**controls.link_keys(), "n": count, "entropy": show_entropy}
+        link = TabLink("generate", tab, link_keys, open_link, [*controls.inputs, count, show_entropy, *results])
+
         # the API's digit is a number box of its own: a bad one gets the field's message, not a radio's traceback
         api_digit = gr.Number(value=ALL_CLASSES, visible=False)
         p = controls
@@ -193,4 +203,4 @@ def build_generate_tab(shelf: Shelf, session: gr.State, services: Services) -> B
             inputs=[p.model, api_digit, p.temperature, count, p.seed, p.top_k, p.top_p, session],
             outputs=[grid], api_name="generate", **SAMPLING,
         )
-    return BuiltTab(tab, [controls.model])
+    return BuiltTab(tab, [controls.model], link)

@@ -72,6 +72,7 @@ function load(v) {
   ui.topP.value = v.top_p == null ? 1 : v.top_p;
   ui.empty.style.display = 'none';
   ui.body.style.display = '';
+  if (v.look && !ui.look.checked) { ui.look.checked = true; ui.root.classList.add('px-looking'); }
   buildPanels();
   st.dirty = true;
 }
@@ -467,6 +468,17 @@ function fitHeight() {  // the pictures take what the screen has left below the 
   const h = Math.max(240, Math.min(660, window.innerHeight - top - rest - 14));
   ui.root.style.setProperty('--px-main-h', `${h}px`);
 }
+// the moment on screen, for the page's link (demo/links.py): the step once it stays put, the what-if, where it looked
+let shared = '', sharedAt = 0;
+function share(now) {
+  const d = st.data, link = window.pixelarLink;
+  if (!link || st.playing || now - sharedAt < 300) return;
+  const other = d.panels[1], whatIf = other ? `${other.forced_step}:${other.tokens[other.forced_step]}` : '';
+  const state = [st.step, whatIf, ui.look.checked].join('|');
+  if (state === shared) return;
+  shared = state; sharedAt = now;
+  link.set('step', 'step', st.step); link.set('step', 'whatif', whatIf); link.set('step', 'look', ui.look.checked);
+}
 function tick(now) {
   requestAnimationFrame(tick);
   const v = props.value;
@@ -487,5 +499,6 @@ function tick(now) {
   if (size !== lastSize) { lastSize = size; fitHeight(); st.dirty = true; }
   if (st.dirty) { st.dirty = false; draw(); }
   askWhereItLooked(now);
+  share(now);
 }
 requestAnimationFrame(tick);

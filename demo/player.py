@@ -131,9 +131,9 @@ class Facts:
 
 
 def payload(panels: list[dict], trace: pixelar.Trace, facts: Facts, caption: str, step: int = 0,
-            looks: str | None = None) -> dict:
+            looks: str | None = None, look: bool = False) -> dict:
     """The player's value: one or two packed images sharing a model, settings and step. ``looks``: the id under
-    which ``demo.where_it_looked`` keeps what their maps need (None: no maps)."""
+    which ``demo.where_it_looked`` keeps what their maps need (None: no maps); ``look``: tick "Where it looked"."""
     return {
         "id": f"{next(_ids)}-{trace.seed}",
         "looks": looks,
@@ -148,6 +148,7 @@ def payload(panels: list[dict], trace: pixelar.Trace, facts: Facts, caption: str
         "class_name": facts.class_name,
         "caption": caption,
         "step": int(step),
+        "look": bool(look),
         "panels": panels,
     }
 

@@ -17,7 +17,8 @@ from pixelar.checkpoints import run_metadata
 
 from . import pictures
 from .common import BuiltTab, check_choice, check_learning_rate, check_whole, friendly
-from .data import DATASET_CHOICES, DataSets
+from .data import DATASET_CHOICES, DATASET_NAMES, DataSets
+from .links import TabLink, as_number
 from .models import Workspace, model_order
 from .serving import Batcher
 from .tour import guided_tour
@@ -126,6 +127,21 @@ def on_budget(kind, key):
     presets = budgets(check_choice(kind, "Model", model_order()))
     preset = presets[check_choice(key, "Budget", list(presets))]
     return preset.steps, preset.batch_size
+
+
+def open_link(view: TrainView, values: dict[str, str], workspace: Workspace | None) -> dict:
+    """The Train tab set up as a link says (``demo.links``): model, context, K, data set and budget, each checked."""
+    kind = check_choice(values.get("model", "v3"), "The link's model", model_order())
+    shape = Shape.check(kind, as_number(values.get("context", "28")), as_number(values.get("k", "16")))
+    if not pixelar.MODELS[kind].sees_whole_past and shape.context not in CONTEXTS:
+        raise ValueError(f"The link's context must be one of {', '.join(map(str, CONTEXTS))}, got {shape.context}")
+    dataset = check_choice(values.get("data", "mnist-5k"), "The link's data set", DATASET_NAMES)
+    budget, steps, batch_size, learning_rate, context = on_kind(kind)
+    steps, batch_size_value = on_budget(kind, values.get("preset", "quick"))
+    return {view.kind: kind, view.context: gr.Radio(value=shape.context, visible=context.visible), view.k_bins: shape.k,
+            view.dataset: dataset, view.budget: gr.Radio(budget.choices, value=values.get("preset", "quick")),
+            view.steps: steps, view.batch_size: gr.Number(batch_size_value, label=batch_size.label, info=batch_size.info),
+            view.learning_rate: learning_rate}
 
 
 def run_update(status=SKIP, plot=SKIP, samples=SKIP, download=SKIP, stop=SKIP, timer=SKIP) -> tuple:
@@ -324,7 +340,7 @@ class TrainView:
 
 def train_layout() -> TrainView:
     """The Train tab's components, laid out in the current Blocks."""
-    with gr.Tab("Train", elem_id="tab-train") as tab:
+    with gr.Tab("Train", id="train", elem_id="tab-train") as tab:
         with gr.Row(elem_classes="tab-body"):
             with gr.Column(scale=1, min_width=340, elem_classes="controls"):
                 kind = gr.Radio([(k.upper(), k) for k in model_order()], value="v3", label="Model", elem_id="train-model")
@@ -400,4 +416,7 @@ def build_train_tab(data_sets: DataSets, session: gr.State, slot: TrainingSlot |
     ``batcher`` a run gives way to (the app's, from ``app.build_app``) are shared by every session."""
     view = train_layout()
     wire(view, Trainer(data_sets, slot or TrainingSlot(), batcher or Batcher()), session)
-    return BuiltTab(view.tab)
+    v = view
+    keys = {"model": v.kind, "context": v.context, "k": v.k_bins, "data": v.dataset, "preset": v.budget}
+    outputs = [*keys.values(), v.steps, v.batch_size, v.learning_rate]
+    return BuiltTab(view.tab, link=TabLink("train", view.tab, keys, functools.partial(open_link, view), outputs))

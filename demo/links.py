@@ -1,0 +1,200 @@
+"""Links to the moment on screen: the page keeps the open tab's settings in its URL (``?tab=step&model=…&seed=…
+&step=600``), and a URL opens the app in that state, with the same picture.
+
+The browser writes the URL (``LINK_JS``; each linked control reports its value as it changes, the step player its
+step, what-if and "where it looked"); the server reads it once, when the page loads (``open_link``). A link is
+outside input: each tab turns its values into settings through its own checks, so a bad value or a model this
+server does not have gives a message naming it, and the app opens with its defaults. "Share" shows the link as
+text and as a QR code for the projector.
+"""
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import gradio as gr
+import segno
+
+from .common import ERROR_SECONDS, SAMPLING, USER_ERRORS, BuiltTab, SamplerControls, friendly
+from .models import Workspace
+from .text import as_html
+
+MAX_LINK_CHARS = 2000  # a longer URL is refused whole
+MAX_VALUE_CHARS = 200  # a model's name is at most this long
+
+# The page's half: the open tab's values, one dict per tab, written into the URL with replaceState (no reload, no
+# history entry per change). Until the server has opened the page's own link, values are only recorded.
+LINK_JS = """
+() => {
+  const values = {};
+  let tab = 'generate', ready = false;
+  const write = () => {
+    if (!ready) return;
+    const query = new URLSearchParams({tab, ...(values[tab] || {})});
+    history.replaceState(history.state, '', `${location.pathname}?${query}`);
+  };
+  window.pixelarLink = {
+    set(name, key, value) {
+      const own = values[name] = values[name] || {};
+      if (value === null || value === undefined || value === '' || value === false) delete own[key];
+      else own[key] = value === true ? '1' : String(value);
+      if (name === tab) write();
+    },
+    tab(name) { if (ready) { tab = name; write(); } },
+    ready(opened, layout, now) {  // the tab the page's link opened, and every linked control's value now
+      layout.forEach(([name, key], i) => window.pixelarLink.set(name, key, now[i]));
+      tab = opened || 'generate'; ready = true; write();
+    },
+  };
+}
+"""
+
+
+@dataclass
+class TabLink:
+    """What one tab keeps in the URL. ``keys``: query key -> the control whose value it carries (the page writes it
+    as the control changes). ``open(values, workspace)``: the tab's components' updates for a link's values (raw
+    strings of known keys); it raises ValueError naming a bad value. ``outputs``: every component ``open`` updates."""
+
+    name: str
+    tab: gr.Tab
+    keys: dict[str, gr.components.Component]
+    open: Callable[[dict[str, str], Workspace | None], dict]
+    outputs: list = field(default_factory=list)
+    extra_keys: tuple[str, ...] = ()  # written by the page itself (the step player's step, what-if, where it looked)
+
+
+# ---- pure functions ----
+
+
+def link_values(query: Mapping[str, str], link: TabLink) -> dict[str, str]:
+    """The query's values for the tab's keys, each at most ``MAX_VALUE_CHARS`` (else a ValueError naming it)."""
+    values = {}
+    for key in (*link.keys, *link.extra_keys):
+        if key in query:
+            value = str(query[key])
+            if len(value) > MAX_VALUE_CHARS:
+                raise ValueError(f"The link's {key!r} is longer than {MAX_VALUE_CHARS} characters")
+            values[key] = value
+    return values
+
+
+def as_number(value: str | None):
+    """A link's number as the number box would hold it (an int or float); text that is not one stays text, so the
+    box's own check names it."""
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return int(number) if number.is_integer() and "." not in value and "e" not in value.lower() else number
+
+
+def as_flag(value: str | None, default: bool) -> bool:
+    """A link's tick box: "1" or "true" ticked, "0" or "false" not, absent: ``default``."""
+    if value is None:
+        return default
+    if value.lower() in ("1", "true"):
+        return True
+    if value.lower() in ("0", "false"):
+        return False
+    raise ValueError(f"A tick box in the link must be 1 or 0, got {value[:20]!r}")
+
+
+def sampler_values(controls: SamplerControls, values: dict[str, str]) -> list:
+    """The sampler controls' values (``controls.inputs`` order) for a link's raw values; absent ones are the boxes'
+    defaults. A link with a seed repeats it ("New seed each time" unticked). ``controls.read`` checks them."""
+    defaults = {"model": controls.model.value, "digit": controls.digit.value, "t": 1.0, "k": 0, "p": 1, "seed": None}
+    given = {key: values[key] if key == "model" else as_number(values[key]) for key in controls.link_keys() if key in values}
+    merged = {**defaults, **given}
+    return [merged[key] for key in controls.link_keys()] + ["seed" not in values]
+
+
+def sampler_updates(controls: SamplerControls, inputs: list) -> dict:
+    """The controls' updates that show ``inputs`` (``controls.inputs`` order, as checked by ``controls.read``)."""
+    return dict(zip(controls.inputs, inputs))
+
+
+def share_link(page_url) -> str:
+    """The page's URL as it may be shown and encoded: http(s), at most ``MAX_LINK_CHARS``, its query re-encoded."""
+    if not isinstance(page_url, str) or not 0 < len(page_url) <= MAX_LINK_CHARS:
+        raise ValueError(f"The page's address must be text of at most {MAX_LINK_CHARS} characters")
+    parts = urlsplit(page_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("The page's address must start with http:// or https://")
+    query = urlencode(parse_qsl(parts.query)[:40])
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+
+
+def share_html(link: str) -> str:
+    """The link as a large QR code (SVG) with the link under it, as text."""
+    svg = segno.make(link, error="m").svg_inline(scale=6, border=2, dark="#000", light="#fff")
+    return (f'<div class="share-qr">{svg}</div><p class="share-url"><code>{html.escape(link)}</code></p>')
+
+
+# ---- layout and wiring ----
+
+
+def share_button() -> tuple[gr.Button, gr.Column, gr.HTML]:
+    """The "Share this view" button and its panel (closed): the link as a QR code and as text, Copy and Close."""
+    button = gr.Button("Share this view", size="sm", elem_id="share-button", min_width=120, scale=0)
+    with gr.Column(visible=False, elem_id="share-panel") as panel:
+        qr = gr.HTML(elem_id="share-qr")
+        with gr.Row():
+            copy = gr.Button("Copy link", size="sm", elem_id="share-copy")
+            close = gr.Button("Close", size="sm", elem_id="share-close")
+    copy.click(None, js="() => { const url = document.querySelector('#share-qr code')?.textContent || location.href;"
+                        " navigator.clipboard?.writeText(url).catch(() => {}); }")
+    close.click(lambda: gr.Column(visible=False), outputs=panel, api_visibility="private", queue=False)
+    return button, panel, qr
+
+
+def wire_links(app: gr.Blocks, tabs: gr.Tabs, built: list[BuiltTab], session: gr.State, after, share) -> None:
+    """Open the page's link once ``after`` (the load event that fills the pickers) is done, then let the page keep
+    the URL; each linked control, and each tab as it opens, writes its part. ``share``: ``share_button()``'s parts."""
+    links = {tab.link.name: tab.link for tab in built if tab.link is not None}
+    outputs = list({id(c): c for link in links.values() for c in link.outputs}.values())
+    # model pickers last: the page sets outputs in order, and a picker's change refits its tab's class picker from the
+    # class already set (set after, the link's class would be refitted away)
+    outputs.sort(key=lambda box: isinstance(box, gr.Dropdown))
+    opened_tab = gr.Textbox(visible=False)  # the tab the link opened, for the page's half
+
+    @friendly
+    def open_link(workspace: Workspace | None, request: gr.Request):
+        query = dict(request.query_params) if request is not None else {}
+        name = query.get("tab")
+        if name is None:
+            return {opened_tab: ""}
+        try:
+            if name not in links:
+                raise ValueError(f"the link names no tab of this app ({name[:20]!r})")
+            link = links[name]
+            return {tabs: gr.Tabs(selected=name), opened_tab: name, **link.open(link_values(query, link), workspace)}
+        except USER_ERRORS as error:  # the app opens as usual, saying what was wrong with the link
+            gr.Warning(f"This link could not be opened: {as_html(error)}", duration=ERROR_SECONDS)
+            return {opened_tab: ""}
+
+    opened = after.then(open_link, inputs=[session], outputs=[tabs, opened_tab, *outputs], **SAMPLING,
+                        api_visibility="private", show_progress="hidden")
+    layout = [(link.name, key) for link in links.values() for key in link.keys]
+    boxes = [box for link in links.values() for box in link.keys.values()]
+    opened.then(None, inputs=[opened_tab, *boxes],
+                js=f"(name, ...v) => {{ window.pixelarLink && window.pixelarLink.ready(name, {json.dumps(layout)}, v); }}")
+    for link in links.values():
+        for key, box in link.keys.items():
+            box.change(None, inputs=[box], js=f"(v) => {{ window.pixelarLink && window.pixelarLink.set('{link.name}', '{key}', v); }}")
+        link.tab.select(None, js=f"() => {{ window.pixelarLink && window.pixelarLink.tab('{link.name}'); }}")
+
+    button, panel, qr = share
+
+    @friendly
+    def on_share(page_url):
+        return gr.Column(visible=True), share_html(share_link(page_url))
+
+    page_url = gr.Textbox(visible=False)
+    button.click(on_share, inputs=[page_url], outputs=[panel, qr], js="() => location.href",
+                 api_visibility="private", queue=False)
