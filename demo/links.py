@@ -18,9 +18,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import gradio as gr
 import segno
 
-from .common import ERROR_SECONDS, SAMPLING, USER_ERRORS, BuiltTab, SamplerControls, friendly
+from .common import ERROR_SECONDS, SAMPLING, BuiltTab, SamplerControls, friendly, user_message
 from .models import Workspace
-from .text import as_html
 
 MAX_LINK_CHARS = 2000  # a longer URL is refused whole
 MAX_VALUE_CHARS = 200  # a model's name is at most this long
@@ -163,7 +162,6 @@ def wire_links(app: gr.Blocks, tabs: gr.Tabs, built: list[BuiltTab], session: gr
     outputs.sort(key=lambda box: isinstance(box, gr.Dropdown))
     opened_tab = gr.Textbox(visible=False)  # the tab the link opened, for the page's half
 
-    @friendly
     def open_link(workspace: Workspace | None, request: gr.Request):
         query = dict(request.query_params) if request is not None else {}
         name = query.get("tab")
@@ -174,8 +172,8 @@ def wire_links(app: gr.Blocks, tabs: gr.Tabs, built: list[BuiltTab], session: gr
                 raise ValueError(f"the link names no tab of this app ({name[:20]!r})")
             link = links[name]
             return {tabs: gr.Tabs(selected=name), opened_tab: name, **link.open(link_values(query, link), workspace)}
-        except USER_ERRORS as error:  # the app opens as usual, saying what was wrong with the link
-            gr.Warning(f"This link could not be opened: {as_html(error)}", duration=ERROR_SECONDS)
+        except Exception as error:  # the app opens as usual, saying what was wrong with the link (a bug: logged)
+            gr.Warning(f"This link could not be opened: {user_message(error).message}", duration=ERROR_SECONDS)
             return {opened_tab: ""}
 
     opened = after.then(open_link, inputs=[session], outputs=[tabs, opened_tab, *outputs], **SAMPLING,

@@ -31,6 +31,7 @@ window.pixelarPlayers = window.pixelarPlayers || [];
 const hook = {frames: 0, get step() { return st.step; }, get playing() { return st.playing; },
               get loaded() { return st.data ? st.data.id : null; }, reshape: (lp, t, k, p) => reshape(lp, t, k, p),
               lookRequests: 0,  // where_it_looked calls sent
+              tokens(panel = 0) { return st.data ? Array.from(st.data.panels[panel].tokens) : null; },
               looked(panel = 0) {  // the map received for the current step: {values (784, ÷ largest), max, ms} or {error}
                 const entry = st.looked.get(lookKey(panel, st.step));
                 return entry && (entry.error ? {error: entry.error} : {values: Array.from(entry.values), max: entry.max, ms: entry.ms});

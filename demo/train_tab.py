@@ -136,12 +136,12 @@ def open_link(view: TrainView, values: dict[str, str], workspace: Workspace | No
     if not pixelar.MODELS[kind].sees_whole_past and shape.context not in CONTEXTS:
         raise ValueError(f"The link's context must be one of {', '.join(map(str, CONTEXTS))}, got {shape.context}")
     dataset = check_choice(values.get("data", "mnist-5k"), "The link's data set", DATASET_NAMES)
-    budget, steps, batch_size, learning_rate, context = on_kind(kind)
-    steps, batch_size_value = on_budget(kind, values.get("preset", "quick"))
-    return {view.kind: kind, view.context: gr.Radio(value=shape.context, visible=context.visible), view.k_bins: shape.k,
-            view.dataset: dataset, view.budget: gr.Radio(budget.choices, value=values.get("preset", "quick")),
-            view.steps: steps, view.batch_size: gr.Number(batch_size_value, label=batch_size.label, info=batch_size.info),
-            view.learning_rate: learning_rate}
+    preset = values.get("preset", "quick")
+    steps, batch_size = on_budget(kind, preset)
+    return {view.kind: kind, view.context: gr.Radio(value=shape.context, visible=not pixelar.MODELS[kind].sees_whole_past),
+            view.k_bins: shape.k, view.dataset: dataset, view.budget: gr.Radio(budget_choices(kind, None), value=preset),
+            view.steps: steps, view.batch_size: gr.Number(batch_size, label=batch_label(kind), info=batch_info(kind)),
+            view.learning_rate: pixelar.MODELS[kind].learning_rate}
 
 
 def run_update(status=SKIP, plot=SKIP, samples=SKIP, download=SKIP, stop=SKIP, timer=SKIP) -> tuple:
