@@ -166,7 +166,7 @@ def build_explore_tab(shelf: Shelf, data_sets: DataSets, session: gr.State, serv
             model = shelf.get(name, workspace)
             split = held_out(data_sets, model)
             names = Shelf.class_names(model)
-            return (gr.Dropdown(choices=[(n, i) for i, n in enumerate(names)], value=0),
+            return (gr.Dropdown(choices=[(n, i) for i, n in enumerate(names)]),  # its value follows the image shown
                     gr.Number(info=f"0 to {len(split) - 1}, from {as_html(dataset_of(model))}'s held-out images"))
 
         @friendly
@@ -177,15 +177,15 @@ def build_explore_tab(shelf: Shelf, data_sets: DataSets, session: gr.State, serv
 
         @friendly
         def on_image(name, index, workspace):
-            """Show the picked image, make its own class the one to finish it as, and clear the stale completion;
-            an emptied box waits quietly for a number."""
+            """Show the picked image, make its own class both the class box's and the one to finish it as, and clear
+            the stale completion; an emptied box waits quietly for a number."""
             if index is None or index == "":
-                return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
             model = shelf.get(name, workspace)
             grey, label, index = real_image(data_sets, model, index)
             shown = as_markdown(article(Shelf.class_names(model)[label]))
             text = f"Held-out image **#{index}** of {as_markdown(dataset_of(model))}: {shown}."
-            return real_picture(grey), text, label if model.conditional else gr.skip(), None, ""
+            return real_picture(grey), text, label, label if model.conditional else gr.skip(), None, ""
 
         @friendly
         def on_complete(workspace, index, keep_rows, n, *values):
@@ -205,15 +205,18 @@ def build_explore_tab(shelf: Shelf, data_sets: DataSets, session: gr.State, serv
                             Shelf.class_names(model))
 
         private = {"api_visibility": "private"}
+        show_image = dict(fn=on_image, inputs=[model, index, session],
+                          outputs=[real, real_caption, wanted, controls.digit, completions, completion_caption],
+                          trigger_mode="always_last", show_progress_on=[real], **private)
+        map_surprise = dict(fn=on_surprise, inputs=[model, index, session], outputs=[surprise_map, surprise_caption],
+                            **SAMPLING, **private)
         model.change(on_model, [model, session], [wanted, index], queue=False, **private)
-        random_pick.click(on_random, [model, wanted, session], [index], queue=False, **private)
-        # the real image, and everything measured on it, follow the model and the image number
-        gr.on([index.change, model.change, tab.select], on_image, [model, index, session],
-              [real, real_caption, controls.digit, completions, completion_caption], trigger_mode="always_last",
-              show_progress_on=[real], **private).success(
-            on_surprise, [model, index, session], [surprise_map, surprise_caption],
-            **SAMPLING, **private,
-        )
+        random_pick.click(on_random, [model, wanted, session], [index], queue=False, **private).success(
+            **show_image).success(**map_surprise)
+        # the real image, and everything measured on it, follow the model and the image number: a typed number when
+        # the box is left (Enter leaves it), not at each keystroke (600 on the way to 6000 would be refused too)
+        index.submit(None, js="() => document.activeElement.blur()", **private)
+        gr.on([index.blur, model.change, tab.select], **show_image).success(**map_surprise)
         complete_button.click(
             on_complete, [session, index, keep_rows, count, *controls.inputs],
             [completions, completion_caption, controls.seed], **SAMPLING, show_progress_on=[completions],

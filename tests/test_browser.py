@@ -487,6 +487,9 @@ def test_where_it_looked_v4_sees_the_whole_past_v3_only_its_window_and_play_asks
 def test_explore_completes_a_real_digit_and_maps_surprise(page, app_server):
     page.get_by_role("tab", name="Explore").click()
     wait_for_new_image(page, "explore-real", None)
+    page.wait_for_function("() => document.querySelector('#explore-class input').value === '0'")  # #0's class
+    page.locator("#explore-class input").click()
+    page.get_by_role("option", name="3", exact=True).click()
     page.get_by_role("button", name="Random image of this class").click()
     page.wait_for_function("() => document.querySelector('#explore-real-caption').innerText.includes('a 3.')")
     page.locator("#keep-rows input").fill("10")
@@ -509,14 +512,22 @@ def test_explore_completes_a_real_digit_and_maps_surprise(page, app_server):
     page.locator("#keep-rows input").fill("14")
 
     box = page.locator("#explore-index input")
+    assert page.locator("#explore-class input").input_value() == "3"  # the class box follows the random 3
+    close_messages(page)
     box.fill("")  # an emptied box raises nothing
+    box.press("Enter")
     page.wait_for_timeout(1000)
     assert page.get_by_text("Held-out image number must").count() == 0
-    box.fill("100000")
+    box.press_sequentially("6000", delay=200)  # 600 on the way is not refused on its own: one message, when left
     box.press("Enter")
-    page.get_by_text("Held-out image number must be a whole number from 0 to 499, got 100000").first.wait_for()
-    box.fill("0")
+    page.get_by_text("Held-out image number must be a whole number from 0 to 499, got 6000").first.wait_for()
+    page.wait_for_timeout(2000)  # a second message would have come by now
+    assert " ".join(page.locator(".toast-body").all_inner_texts()).count("Held-out image number must") == 1
     close_messages(page)
+    box.fill("0")
+    box.press("Enter")
+    page.wait_for_function("() => document.querySelector('#explore-real-caption').innerText.includes('#0 of mnist-5k: a 0.')")
+    page.wait_for_function("() => document.querySelector('#explore-class input').value === '0'")  # image and box agree
     assert "ComponentProcessingError" not in app_server.output()
 
 
