@@ -127,8 +127,8 @@ def build_explore_tab(shelf: Shelf, data_sets: DataSets, session: gr.State, serv
                 with gr.Row(equal_height=True):
                     index = gr.Number(value=0, label="Held-out image number", elem_id="explore-index", min_width=120,
                                       info="0 to 499, from mnist-5k's held-out images")
-                    wanted = gr.Dropdown([(n, i) for i, n in enumerate(pixelar.data.DIGITS)], value=3,
-                                         label="Class", min_width=140, elem_id="explore-class")
+                    wanted = gr.Dropdown([(n, i) for i, n in enumerate(pixelar.data.DIGITS)], value=0,
+                                         label="Class of the image", min_width=140, elem_id="explore-class")
                 random_pick = gr.Button("Random image of this class", size="sm")
                 real = gr.Image(label="The real image", type="pil", format="png", interactive=False,
                                 elem_classes="pixelated", height=200, elem_id="explore-real", show_label=False)
@@ -172,7 +172,7 @@ def build_explore_tab(shelf: Shelf, data_sets: DataSets, session: gr.State, serv
         @friendly
         def on_random(name, wanted, workspace):
             model = shelf.get(name, workspace)
-            wanted = check_whole(wanted, "Class", 0, len(Shelf.class_names(model)) - 1)
+            wanted = check_whole(wanted, "Class of the image", 0, len(Shelf.class_names(model)) - 1)
             return experiments.random_index_of_class(held_out(data_sets, model), wanted)
 
         @friendly

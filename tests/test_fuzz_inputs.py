@@ -224,7 +224,7 @@ def test_the_train_tabs_estimate_is_asked_again_by_its_recheck_timer(app):
 
 
 def test_explore_shows_one_class_for_the_image_and_checks_a_typed_number_once(app):
-    """Issue 20.7 d and e: the class box follows the image shown (held-out #0 is a 0, not the box's first 3), and a
+    """Issue 20.7 d and e: the class box follows the image shown (held-out #0 is a 0; the box said 3), and a
     typed image number is checked when the box is left, not at each keystroke (600 on the way to 6000)."""
     from gradio.state_holder import SessionState
     from pixelar import experiments
