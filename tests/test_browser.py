@@ -156,7 +156,9 @@ def test_bad_numbers_are_refused_by_name_and_range_never_clamped(page, app_serve
     assert seed.is_visible() and seed.is_editable()  # no error badge over the box
     assert page.locator("#tab-generate .seed-box .error").count() == 0
     shot(page, "bad-seed")
-    seed.fill("")  # an empty box mid-edit raises nothing; Generate then draws a seed
+    seed.fill("")  # an empty box mid-edit raises nothing; Generate then says what to do, naming the box
+    page.locator("#generate-button").click()
+    page.get_by_text("Seed is empty: type a seed from 0 to 2147483647, or tick New seed each time").first.wait_for()
     page.locator("#tab-generate").get_by_label("New seed each time").check()
     close_messages(page)
     assert "ComponentProcessingError" not in app_server.output()
@@ -610,6 +612,8 @@ def test_context_and_bins_are_knobs_with_their_cost_and_v4_trains_on_whole_image
     assert "(context 28 · K 16: 1,609,920)" in cost_line(page)  # beside the seed's shape
     page.locator("#train-k input").fill("300")
     page.wait_for_function("() => document.querySelector('#train-cost').innerText.includes('from 2 to 256, got 300')")
+    page.locator("#train-k input").fill("3.7")  # not rounded to 3 or 4
+    page.wait_for_function("() => document.querySelector('#train-cost').innerText.includes('K bins must be a whole number from 2 to 256, got 3.7')")
     page.locator("#train-k input").fill("8")
     page.wait_for_function("() => document.querySelector('#train-cost').innerText.includes('context 7 · K 8')")
     shot(page, "train-knobs")
@@ -643,6 +647,8 @@ def test_users_train_one_at_a_time_and_keep_their_models_to_themselves(browser, 
     bob.locator("#train-start").click()
     bob.get_by_text("Waiting for another user's training to finish").wait_for()
     bob.wait_for_function("() => document.querySelector('#train-status').innerText.includes('1 run ahead of yours')")
+    bob.locator("#train-k input").fill("9")  # a shape not measured yet: its speed cannot be measured fairly now
+    bob.wait_for_function("() => document.querySelector('#train-cost').innerText.endsWith('Expected times appear when the server is not training.')")
     bob.evaluate("() => window.scrollTo(0, 0)")
     shot(bob, "train-waiting")
 
@@ -656,6 +662,8 @@ def test_users_train_one_at_a_time_and_keep_their_models_to_themselves(browser, 
     assert "my-v3-1 is ready" in status(alice)  # stopping keeps what was trained
     bob.get_by_role("tab", name="Train").click()
     bob.wait_for_function("() => document.querySelector('#train-status').innerText.startsWith('Done after 40 steps')")
+    bob.wait_for_function("() => document.querySelector('#train-cost').innerText.includes('context 28 · K 9') && "
+                          "document.querySelector('#train-cost').innerText.includes('This run: ')")  # the run ended
 
     carol = open_app(browser, app_server.url)
     carol.get_by_label("Model").first.click()
