@@ -45,8 +45,8 @@ MAX_STEPS, MAX_BATCH = 10**6, 8192
 REPRESENTATIVE_SECONDS = 30  # shorter runs do not replace the measured speed behind the presets' estimates
 INTRO = (
     "Train a model here and watch it learn. Loss is in **bits per pixel**: a blind guess is log₂ K bits (4.0 at "
-    "K 16, the dashed line); lower is better. Stop any time: nothing trained so far is lost. The model then appears in the Generate and "
-    "Step-through pickers (for you only) and can be downloaded. **Context** and **K** change the model's shape: "
+    "K 16, the dashed line); lower is better. Stop any time: nothing trained so far is lost. The model then "
+    "appears in the Generate and Step-through pickers (for you only) and can be downloaded. **Context** and **K** change the model's shape: "
     "more context costs parameters and time; fewer bins make coarser grey levels (bits per pixel then mean less)."
 )
 SKIP = object()  # "leave this output as it is" in ``train_run``'s updates
@@ -185,7 +185,8 @@ class Trainer:
         expected = steps * batch_size / rate
         if slot.max_minutes and expected > slot.max_minutes * 60:
             text += f" This server stops a run after **{slot.max_minutes:g} minutes**, keeping what it trained."
-        yield gr.Radio(budget_choices(kind, rate)), text, gr.Checkbox(visible=expected > LONG_RUN_SECONDS, value=False), done
+        long_run = gr.Checkbox(visible=expected > LONG_RUN_SECONDS, value=False)
+        yield gr.Radio(budget_choices(kind, rate)), text, long_run, done
 
     def describe_data(self, name):
         loaded, notice = self.data_sets.load(name)

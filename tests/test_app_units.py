@@ -479,3 +479,10 @@ def test_the_expected_times_come_back_once_the_server_stops_training(tmp_path):
     assert not timer.active and budget.choices[0][0].endswith("≈ 41 s")
     [(_, text, _, timer)] = trainer.describe_budget("v3", 1000, 512, 28, 3.7)
     assert text == "K bins must be a whole number from 2 to 256, got 3.7" and not timer.active
+
+
+def test_the_train_tab_gives_the_blind_guess_for_any_k():
+    """Issue 20.1: K is a training setting, so the intro gives log₂ K, with 4.0 as the K 16 example only."""
+    from demo.train_tab import INTRO
+
+    assert "a blind guess is log₂ K bits (4.0 at K 16, the dashed line)" in INTRO and "over 16 bins" not in INTRO

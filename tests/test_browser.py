@@ -613,7 +613,8 @@ def test_context_and_bins_are_knobs_with_their_cost_and_v4_trains_on_whole_image
     page.locator("#train-k input").fill("300")
     page.wait_for_function("() => document.querySelector('#train-cost').innerText.includes('from 2 to 256, got 300')")
     page.locator("#train-k input").fill("3.7")  # not rounded to 3 or 4
-    page.wait_for_function("() => document.querySelector('#train-cost').innerText.includes('K bins must be a whole number from 2 to 256, got 3.7')")
+    page.wait_for_function("() => document.querySelector('#train-cost').innerText"
+                           ".includes('K bins must be a whole number from 2 to 256, got 3.7')")
     page.locator("#train-k input").fill("8")
     page.wait_for_function("() => document.querySelector('#train-cost').innerText.includes('context 7 · K 8')")
     shot(page, "train-knobs")
@@ -648,7 +649,8 @@ def test_users_train_one_at_a_time_and_keep_their_models_to_themselves(browser, 
     bob.get_by_text("Waiting for another user's training to finish").wait_for()
     bob.wait_for_function("() => document.querySelector('#train-status').innerText.includes('1 run ahead of yours')")
     bob.locator("#train-k input").fill("9")  # a shape not measured yet: its speed cannot be measured fairly now
-    bob.wait_for_function("() => document.querySelector('#train-cost').innerText.endsWith('Expected times appear when the server is not training.')")
+    bob.wait_for_function("() => document.querySelector('#train-cost').innerText"
+                          ".endsWith('Expected times appear when the server is not training.')")
     bob.evaluate("() => window.scrollTo(0, 0)")
     shot(bob, "train-waiting")
 
