@@ -22,7 +22,7 @@ from pixelar.render import SURPRISE_MAX_BITS, with_color_bar
 
 GRID_WIDTH = 672  # screen pixels a grid is drawn at (then shown with nearest-neighbour scaling)
 CUT = (255, 60, 60)  # where the real rows of a completion end
-LOSS_TICKS = (0.2, 0.4, 0.5, 0.6, 0.8, 1, 1.5, 2, 3, 4, 6, 8)  # bits per pixel, on a log axis (K 2 to 256)
+LOSS_TICKS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1, 1.5, 2, 3, 4, 6, 8)  # bits per pixel, on a log axis (K 2 to 256)
 
 
 def _scale(columns: int, width: int = GRID_WIDTH) -> int:
@@ -124,7 +124,7 @@ def loss_figure(curves: dict[str, list], total_steps: int | None = None, k: int 
     axes.set_yscale("log")
     axes.axhline(blind, color="grey", linewidth=1.5, linestyle="--", label="blind guess (log₂ K)")
     values = [v for v in curves["bits per pixel"] if v > 0] or [1.0]
-    high = min(blind * 1.125, max(max(values) * 1.1, 1.5))
+    high = blind * 1.125  # the blind guess always in view (a start worse than it is cut off)
     low = min(max(0.1, min(values) * 0.9), high * 0.8)
     axes.set_ylim(low, high)
     axes.yaxis.set_major_locator(FixedLocator([t for t in LOSS_TICKS if low <= t <= high]))

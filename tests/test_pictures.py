@@ -46,6 +46,8 @@ def test_the_loss_figure_draws_the_blind_guess_at_log2_k(k, blind):
     assert line.get_linestyle() == "--" and set(line.get_ydata()) == {blind}
     low, high = axes.get_ylim()
     assert low < blind < high  # in view, with the untrained model's loss just above it
+    late = pictures.loss_figure(pictures.loss_curves([Event(s, blind / 8) for s in (10, 20)]), 20, k=k).axes[0]
+    assert late.get_ylim()[0] < blind / 8 and late.get_ylim()[1] > blind  # long after the fall: still in view
     assert "blind guess (log₂ K)" in [text.get_text() for text in axes.get_legend().get_texts()]
 
 
