@@ -46,8 +46,9 @@ REPRESENTATIVE_SECONDS = 30  # shorter runs do not replace the measured speed be
 INTRO = (
     "Train a model here and watch it learn. Loss is in **bits per pixel**: a blind guess is log₂ K bits (4.0 at "
     "K 16, the dashed line); lower is better. Stop any time: nothing trained so far is lost. The model then "
-    "appears in the Generate and Step-through pickers (for you only) and can be downloaded. **Context** and **K** change the model's shape: "
-    "more context costs parameters and time; fewer bins make coarser grey levels (bits per pixel then mean less)."
+    "appears in the Generate and Step-through pickers (for you only) and can be downloaded. **Context** and **K** "
+    "change the model's shape: more context costs parameters and time; fewer bins make coarser grey levels (bits "
+    "per pixel then mean less)."
 )
 SKIP = object()  # "leave this output as it is" in ``train_run``'s updates
 
@@ -167,7 +168,8 @@ class Trainer:
             return
         line = shape_line(kind, shape)
         if (kind, shape) not in throughput.rates and not busy.is_set():
-            yield gr.skip(), f"{line}. Measuring its training speed on this server (a few seconds)…", gr.skip(), gr.skip()
+            measuring = f"{line}. Measuring its training speed on this server (a few seconds)…"
+            yield gr.skip(), measuring, gr.skip(), gr.skip()
         rate = throughput.rate(kind, shape, busy.is_set())
         if rate is None:
             yield (gr.Radio(budget_choices(kind, None)), f"{line}. Expected times appear when the server is not training.",
