@@ -126,7 +126,7 @@ def build_explore_tab(shelf: Shelf, data_sets: DataSets, session: gr.State, serv
                 model = model_picker(shelf, "explore-model")
                 with gr.Row(equal_height=True):
                     index = gr.Number(value=0, label="Held-out image number", elem_id="explore-index", min_width=120,
-                                      info="0 to 499, from mnist-5k's held-out images")
+                                      info="0 to 499, from mnist-5k's held-out images; Enter shows it")
                     wanted = gr.Dropdown([(n, i) for i, n in enumerate(pixelar.data.DIGITS)], value=0,
                                          label="Class of the image", min_width=140, elem_id="explore-class")
                 random_pick = gr.Button("Random image of this class", size="sm")
@@ -162,12 +162,13 @@ def build_explore_tab(shelf: Shelf, data_sets: DataSets, session: gr.State, serv
 
         @friendly
         def on_model(name, workspace):
-            """Refit the pickers to a newly chosen model: its classes, and the range of its data set's images."""
+            """Refit the pickers to a newly chosen model: its classes (the class box's value follows the image shown),
+            and the range of its data set's images."""
             model = shelf.get(name, workspace)
             split = held_out(data_sets, model)
             names = Shelf.class_names(model)
-            return (gr.Dropdown(choices=[(n, i) for i, n in enumerate(names)]),  # its value follows the image shown
-                    gr.Number(info=f"0 to {len(split) - 1}, from {as_html(dataset_of(model))}'s held-out images"))
+            info = f"0 to {len(split) - 1}, from {as_html(dataset_of(model))}'s held-out images; Enter shows it"
+            return gr.Dropdown(choices=[(n, i) for i, n in enumerate(names)]), gr.Number(info=info)
 
         @friendly
         def on_random(name, wanted, workspace):
