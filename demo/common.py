@@ -108,7 +108,7 @@ def check_count(n, high: int = APP_MAX_SAMPLES, field: str = "Number of samples"
 
 
 def check_seed(seed) -> int | None:
-    """A seed from 0 to 2**31 - 1 (the core's check), or None (an empty box: draw one)."""
+    """A seed from 0 to 2**31 - 1 (the core's check), or None (an empty box; ``next_seed`` says what that means)."""
     if seed is None or seed == "":
         return None
     return sampling.check_seed(seed, "Seed")
@@ -163,9 +163,14 @@ def fresh_seed() -> int:
 
 
 def next_seed(seed, new_each_time: bool) -> int:
-    """The seed to use now: a new random one if asked for (or if the box is empty), else the one given."""
+    """The seed to use now: a new random one if asked for, else the one given; an empty box without "New seed each
+    time" is refused (a random seed there would repeat nothing)."""
     seed = check_seed(seed)
-    return fresh_seed() if new_each_time or seed is None else seed
+    if new_each_time:
+        return fresh_seed()
+    if seed is None:
+        raise ValueError(f"Seed is empty: type a seed from 0 to {SEED_MAX}, or tick New seed each time")
+    return seed
 
 
 # ---- the sampler controls, shared by every tab that samples ----
@@ -309,14 +314,14 @@ class SamplerControls:
         top_k = next(it) if self.top_k is not None else None
         top_p = next(it) if self.top_p is not None else None
         seed, new_each_time = next(it), next(it)
-        temperature, seed_value = check_temperature(t), check_seed(seed)
+        temperature, seed = check_temperature(t), next_seed(seed, new_each_time)
         top_p = check_top_p(top_p)
         model = self.shelf.get(name, workspace)
         names = self.shelf.class_names(model)
         return Settings(
             name=name, model=model, class_names=names, label=check_class(model, digit, names),
             temperature=temperature, top_k=check_top_k(top_k, model.k), top_p=top_p,
-            seed=fresh_seed() if new_each_time or seed_value is None else seed_value,
+            seed=seed,
         )
 
 

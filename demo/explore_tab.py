@@ -126,9 +126,9 @@ def build_explore_tab(shelf: Shelf, data_sets: DataSets, session: gr.State, serv
                 model = model_picker(shelf, "explore-model")
                 with gr.Row(equal_height=True):
                     index = gr.Number(value=0, label="Held-out image number", elem_id="explore-index", min_width=120,
-                                      info="0 to 499, from mnist-5k's held-out images")
-                    wanted = gr.Dropdown([(n, i) for i, n in enumerate(pixelar.data.DIGITS)], value=3,
-                                         label="Class", min_width=140, elem_id="explore-class")
+                                      info="0 to 499, from mnist-5k's held-out images; Enter shows it")
+                    wanted = gr.Dropdown([(n, i) for i, n in enumerate(pixelar.data.DIGITS)], value=0,
+                                         label="Class of the image", min_width=140, elem_id="explore-class")
                 random_pick = gr.Button("Random image of this class", size="sm")
                 real = gr.Image(label="The real image", type="pil", format="png", interactive=False,
                                 elem_classes="pixelated", height=200, elem_id="explore-real", show_label=False)
@@ -162,30 +162,31 @@ def build_explore_tab(shelf: Shelf, data_sets: DataSets, session: gr.State, serv
 
         @friendly
         def on_model(name, workspace):
-            """Refit the pickers to a newly chosen model: its classes, and the range of its data set's images."""
+            """Refit the pickers to a newly chosen model: its classes (the class box's value follows the image shown),
+            and the range of its data set's images."""
             model = shelf.get(name, workspace)
             split = held_out(data_sets, model)
             names = Shelf.class_names(model)
-            return (gr.Dropdown(choices=[(n, i) for i, n in enumerate(names)], value=0),
-                    gr.Number(info=f"0 to {len(split) - 1}, from {as_html(dataset_of(model))}'s held-out images"))
+            info = f"0 to {len(split) - 1}, from {as_html(dataset_of(model))}'s held-out images; Enter shows it"
+            return gr.Dropdown(choices=[(n, i) for i, n in enumerate(names)]), gr.Number(info=info)
 
         @friendly
         def on_random(name, wanted, workspace):
             model = shelf.get(name, workspace)
-            wanted = check_whole(wanted, "Class", 0, len(Shelf.class_names(model)) - 1)
+            wanted = check_whole(wanted, "Class of the image", 0, len(Shelf.class_names(model)) - 1)
             return experiments.random_index_of_class(held_out(data_sets, model), wanted)
 
         @friendly
         def on_image(name, index, workspace):
-            """Show the picked image, make its own class the one to finish it as, and clear the stale completion;
-            an emptied box waits quietly for a number."""
+            """Show the picked image, make its own class both the class box's and the one to finish it as, and clear
+            the stale completion; an emptied box waits quietly for a number."""
             if index is None or index == "":
-                return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
             model = shelf.get(name, workspace)
             grey, label, index = real_image(data_sets, model, index)
             shown = as_markdown(article(Shelf.class_names(model)[label]))
             text = f"Held-out image **#{index}** of {as_markdown(dataset_of(model))}: {shown}."
-            return real_picture(grey), text, label if model.conditional else gr.skip(), None, ""
+            return real_picture(grey), text, label, label if model.conditional else gr.skip(), None, ""
 
         @friendly
         def on_complete(workspace, index, keep_rows, n, *values):
@@ -205,15 +206,18 @@ def build_explore_tab(shelf: Shelf, data_sets: DataSets, session: gr.State, serv
                             Shelf.class_names(model))
 
         private = {"api_visibility": "private"}
+        show_image = dict(fn=on_image, inputs=[model, index, session],
+                          outputs=[real, real_caption, wanted, controls.digit, completions, completion_caption],
+                          trigger_mode="always_last", show_progress_on=[real], **private)
+        map_surprise = dict(fn=on_surprise, inputs=[model, index, session], outputs=[surprise_map, surprise_caption],
+                            **SAMPLING, **private)
         model.change(on_model, [model, session], [wanted, index], queue=False, **private)
-        random_pick.click(on_random, [model, wanted, session], [index], queue=False, **private)
-        # the real image, and everything measured on it, follow the model and the image number
-        gr.on([index.change, model.change, tab.select], on_image, [model, index, session],
-              [real, real_caption, controls.digit, completions, completion_caption], trigger_mode="always_last",
-              show_progress_on=[real], **private).success(
-            on_surprise, [model, index, session], [surprise_map, surprise_caption],
-            **SAMPLING, **private,
-        )
+        random_pick.click(on_random, [model, wanted, session], [index], queue=False, **private).success(
+            **show_image).success(**map_surprise)
+        # the real image, and everything measured on it, follow the model and the image number: a typed number when
+        # the box is left (Enter leaves it), not at each keystroke (600 on the way to 6000 would be refused too)
+        index.submit(None, js="() => document.activeElement.blur()", **private)
+        gr.on([index.blur, model.change, tab.select], **show_image).success(**map_surprise)
         complete_button.click(
             on_complete, [session, index, keep_rows, count, *controls.inputs],
             [completions, completion_caption, controls.seed], **SAMPLING, show_progress_on=[completions],

@@ -75,9 +75,9 @@ def generate_endpoint(shelf: Shelf, controls, services: Services):
     @friendly
     def generate(model: str, digit: int, temperature: float, n: int, seed: int | None,
                  top_k: int | None = None, top_p: float | None = None, workspace: Workspace | None = None):
-        """Sample n images from a model and return them as one grid picture. digit -1: one of each class in turn.
-        top_k (1-16) and top_p (0-1] are optional; empty means off."""
-        settings = controls.read(workspace, model, digit, temperature, top_k, top_p, seed, False)
+        """Sample n images from a model and return them as one grid picture. digit -1: one of each class in turn;
+        seed empty: a new random one. top_k (1-16) and top_p (0-1] are optional; empty means off."""
+        settings = controls.read(workspace, model, digit, temperature, top_k, top_p, seed, seed is None or seed == "")
         return grid_picture(sample_grid(services, settings, check_count(n)))
 
     return generate

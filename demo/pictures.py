@@ -22,7 +22,7 @@ from pixelar.render import SURPRISE_MAX_BITS, with_color_bar
 
 GRID_WIDTH = 672  # screen pixels a grid is drawn at (then shown with nearest-neighbour scaling)
 CUT = (255, 60, 60)  # where the real rows of a completion end
-LOSS_TICKS = (0.4, 0.5, 0.6, 0.8, 1, 1.5, 2, 3, 4)  # bits per pixel, on a log axis
+LOSS_TICKS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1, 1.5, 2, 3, 4, 6, 8)  # bits per pixel, on a log axis (K 2 to 256)
 
 
 def _scale(columns: int, width: int = GRID_WIDTH) -> int:
@@ -108,11 +108,12 @@ def loss_curves(events: Iterable, start_held_out: float | None = None) -> dict[s
     return columns
 
 
-def loss_figure(curves: dict[str, list], total_steps: int | None = None) -> Figure:
+def loss_figure(curves: dict[str, list], total_steps: int | None = None, k: int = 16) -> Figure:
     """The loss plot: training as a line, held-out checks as dots, on a log axis of bits per pixel, so that the
-    fall from 4 bits (a blind guess) and the learning below 1 bit both show."""
+    fall from a blind guess (log₂ K bits, a dashed line) and the learning below 1 bit both show."""
     figure = Figure(figsize=(7.2, 3.4), dpi=100, layout="constrained")
     axes = figure.add_subplot()
+    blind = math.log2(k)
     for curve, style in (("training", {"color": "#4c78a8", "linewidth": 2}),
                          ("held-out", {"color": "#f58518", "marker": "o", "linestyle": "none", "markersize": 7})):
         points = [(s, v) for s, v, c in zip(curves["step"], curves["bits per pixel"], curves["curve"], strict=True)
@@ -121,8 +122,10 @@ def loss_figure(curves: dict[str, list], total_steps: int | None = None) -> Figu
             xs, ys = zip(*points, strict=True)
             axes.plot(xs, ys, label=curve, **style)
     axes.set_yscale("log")
+    axes.axhline(blind, color="grey", linewidth=1.5, linestyle="--", label="blind guess (log₂ K)")
     values = [v for v in curves["bits per pixel"] if v > 0] or [1.0]
-    low, high = max(0.2, min(values) * 0.9), min(4.5, max(max(values) * 1.1, 1.5))
+    high = blind * 1.125  # the blind guess always in view (a start worse than it is cut off)
+    low = min(max(0.1, min(values) * 0.9), high * 0.8)
     axes.set_ylim(low, high)
     axes.yaxis.set_major_locator(FixedLocator([t for t in LOSS_TICKS if low <= t <= high]))
     axes.yaxis.set_minor_locator(NullLocator())
@@ -133,7 +136,6 @@ def loss_figure(curves: dict[str, list], total_steps: int | None = None) -> Figu
     axes.set_ylabel("bits per pixel (log)", fontsize=13)
     axes.tick_params(labelsize=12)
     axes.grid(True, alpha=0.3)
-    axes.axhline(4.0, color="grey", linewidth=1, linestyle=":")
     if any(curves["curve"]):
         axes.legend(fontsize=12, loc="upper right")
     return figure

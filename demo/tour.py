@@ -40,7 +40,7 @@ TOURS = {
 1. Train a **Quick** V1 and a **Quick** V3 on MNIST and compare their loss curves: V3's falls lower.
 2. The held-out dots are the honest ones: when they stop falling while the training line keeps going down, the
    model is memorising. The axis is logarithmic, so the learning below 1 bit per pixel shows as clearly as the
-   first drop from 4 bits (a blind guess).
+   first drop from a blind guess (log₂ K bits: 4 at K 16).
 3. Pick **Fashion-MNIST** to train on clothes instead of digits: the class picker then offers "Trouser",
    "Sneaker", ... instead of 0-9.
 """,

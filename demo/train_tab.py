@@ -41,13 +41,15 @@ from .training import (
 )
 
 UPDATE_SECONDS = 1.0  # the page hears from a run at least this often
+RECHECK_SECONDS = 5.0  # how often a page waiting for expected times asks whether the server still trains
 MAX_STEPS, MAX_BATCH = 10**6, 8192
 REPRESENTATIVE_SECONDS = 30  # shorter runs do not replace the measured speed behind the presets' estimates
 INTRO = (
-    "Train a model here and watch it learn. Loss is in **bits per pixel**: 4.0 is a uniform guess over 16 bins; "
-    "lower is better. Stop any time: nothing trained so far is lost. The model then appears in the Generate and "
-    "Step-through pickers (for you only) and can be downloaded. **Context** and **K** change the model's shape: "
-    "more context costs parameters and time; fewer bins make coarser grey levels (bits per pixel then mean less)."
+    "Train a model here and watch it learn. Loss is in **bits per pixel**: a blind guess is log₂ K bits (4.0 at "
+    "K 16, the dashed line); lower is better. Stop any time: nothing trained so far is lost. The model then "
+    "appears in the Generate and Step-through pickers (for you only) and can be downloaded. **Context** and **K** "
+    "change the model's shape: more context costs parameters and time; fewer bins make coarser grey levels (bits "
+    "per pixel then mean less)."
 )
 SKIP = object()  # "leave this output as it is" in ``train_run``'s updates
 
@@ -171,33 +173,38 @@ class Trainer:
 
     def describe_budget(self, kind, steps, batch_size, context, k):
         """The shape's parameters, the presets' and this run's expected times from the samples/s measured for this
-        shape, and the long-run box. A shape not measured yet takes a few seconds, said first."""
+        shape, and the long-run box. A shape not measured yet takes a few seconds, said first; while the server
+        trains, the last update starts the recheck timer, which asks again until the times can be measured."""
         throughput, busy, slot = self.throughput, self.busy, self.slot
+        done = gr.Timer(active=False)
         try:
             shape = Shape.check(kind, context, k)
         except ValueError as error:
-            yield gr.skip(), str(error), gr.skip()
+            yield gr.skip(), str(error), gr.skip(), done
             return
         line = shape_line(kind, shape)
         if (kind, shape) not in throughput.rates and not busy.is_set():
-            yield gr.skip(), f"{line}. Measuring its training speed on this server (a few seconds)…", gr.skip()
+            measuring = f"{line}. Measuring its training speed on this server (a few seconds)…"
+            yield gr.skip(), measuring, gr.skip(), gr.skip()
         rate = throughput.rate(kind, shape, busy.is_set())
         if rate is None:
-            yield gr.Radio(budget_choices(kind, None)), f"{line}. Expected times appear when the server is not training.", gr.Checkbox(visible=False)
+            yield (gr.Radio(budget_choices(kind, None)), f"{line}. Expected times appear when the server is not training.",
+                   gr.Checkbox(visible=False), gr.Timer(active=True))
             return
         if any(v is None or v == "" for v in (steps, batch_size)):
-            yield gr.skip(), f"{line}. Enter steps and a batch size to see the expected time.", gr.skip()
+            yield gr.skip(), f"{line}. Enter steps and a batch size to see the expected time.", gr.skip(), done
             return
         try:
             steps, batch_size = check_whole(steps, "Steps", 1, MAX_STEPS), check_whole(batch_size, "Batch size", 1, MAX_BATCH)
         except ValueError as error:
-            yield gr.skip(), f"{line}. {error}", gr.skip()
+            yield gr.skip(), f"{line}. {error}", gr.skip(), done
             return
         text = f"{line}. {run_line(kind, steps, batch_size, rate)}"
         expected = steps * batch_size / rate
         if slot.max_minutes and expected > slot.max_minutes * 60:
             text += f" This server stops a run after **{slot.max_minutes:g} minutes**, keeping what it trained."
-        yield gr.Radio(budget_choices(kind, rate)), text, gr.Checkbox(visible=expected > LONG_RUN_SECONDS, value=False)
+        long_run = gr.Checkbox(visible=expected > LONG_RUN_SECONDS, value=False)
+        yield gr.Radio(budget_choices(kind, rate)), text, long_run, done
 
     def describe_data(self, name):
         loaded, notice = self.data_sets.load(name)
@@ -262,7 +269,7 @@ class Trainer:
                 # drawing the plot is the costliest update: skip it while others' samples are being computed
                 redraw = over or (bool(events) and self.batcher.idle.is_set())
                 curves = pictures.loss_curves(history, run.start_held_out)
-                figure = pictures.loss_figure(curves, plan.config.steps) if history and redraw else SKIP
+                figure = pictures.loss_figure(curves, plan.config.steps, plan.shape.k) if history and redraw else SKIP
                 yield update(line, figure, picture)
             if run.error is not None:
                 raise run.error
@@ -336,6 +343,7 @@ class TrainView:
     download: gr.DownloadButton
     plan: gr.State
     turn: gr.Timer
+    recheck: gr.Timer
 
 
 def train_layout() -> TrainView:
@@ -376,20 +384,21 @@ def train_layout() -> TrainView:
                 download = gr.DownloadButton("Download the trained model (.safetensors)", value=None, interactive=False)
         plan = gr.State(None)
         turn = gr.Timer(POLL_SECONDS, active=False)  # ticks while this session's run waits in line
+        recheck = gr.Timer(RECHECK_SECONDS, active=False)  # ticks while expected times wait for the server's run to end
     return TrainView(tab, kind, context, k_bins, dataset, budget, budget_info, confirm, data_info, steps, batch_size,
-                     learning_rate, start, stop, status, plot, samples, download, plan, turn)
+                     learning_rate, start, stop, status, plot, samples, download, plan, turn, recheck)
 
 
 def wire(v: TrainView, trainer: Trainer, session: gr.State) -> None:
     """The Train tab's events, each a ``Trainer`` method (or a pure function) behind ``friendly``."""
     private = {"api_visibility": "private"}
-    estimate = [v.budget, v.budget_info, v.confirm]
+    estimate = [v.budget, v.budget_info, v.confirm, v.recheck]
     shape_inputs = [v.kind, v.steps, v.batch_size, v.context, v.k_bins]
     v.tab.select(friendly(trainer.on_open), [*shape_inputs, v.dataset], [*estimate, v.data_info], **private)
     v.kind.input(friendly(on_kind), [v.kind], [v.budget, v.steps, v.batch_size, v.learning_rate, v.context],
                  queue=False, **private)
     v.budget.input(friendly(on_budget), [v.kind, v.budget], [v.steps, v.batch_size], queue=False, **private)
-    gr.on([v.kind.change, v.steps.change, v.batch_size.change, v.context.change, v.k_bins.change],
+    gr.on([v.kind.change, v.steps.change, v.batch_size.change, v.context.change, v.k_bins.change, v.recheck.tick],
           friendly(trainer.describe_budget), shape_inputs, estimate, trigger_mode="always_last",
           concurrency_id="measure", **private)
     v.dataset.change(friendly(trainer.describe_data), [v.dataset], [v.data_info], concurrency_id="data", **private)

@@ -93,7 +93,7 @@ class Shape:
     @classmethod
     def check(cls, kind: str, context, k) -> Shape:
         """A shape for ``kind``, or a ValueError naming the bad field; V4 always sees the whole past."""
-        k = check_whole(k, "K (intensity bins)", *K_RANGE)
+        k = check_whole(k, "K bins", *K_RANGE)
         if pixelar.MODELS[kind].sees_whole_past:
             return cls(context=N_PIXELS, k=k)
         context = check_whole(context, "Context length", 1, max(CONTEXTS))

@@ -53,6 +53,12 @@ def test_the_same_seed_gives_the_same_grid(client):
         assert np.array_equal(np.asarray(a), np.asarray(b))
 
 
+def test_an_empty_api_seed_draws_a_new_one_each_call(client):
+    """The API's seed is optional (the page's empty box without New seed each time is refused instead)."""
+    with Image.open(generate(client, seed=None)) as a, Image.open(generate(client, seed=None)) as b:
+        assert a.size == expected_size(4) and not np.array_equal(np.asarray(a), np.asarray(b))
+
+
 BAD_INPUTS = [
     ({"temperature": 0}, "Temperature must be a number from 0.1 to 2, got 0"),
     ({"temperature": -1}, "Temperature must be a number from 0.1 to 2, got -1"),

@@ -81,8 +81,15 @@ def test_next_seed_keeps_the_seed_only_when_asked():
     assert [common.next_seed(42, new_each_time=False) for _ in range(5)] == [42] * 5
     drawn = [common.next_seed(42, new_each_time=True) for _ in range(20)]
     assert len(set(drawn)) >= 19 and all(0 <= s <= common.SEED_MAX for s in drawn)
-    empty = [common.next_seed(None, new_each_time=False) for _ in range(20)]
+    empty = [common.next_seed(None, new_each_time=True) for _ in range(20)]
     assert len(set(empty)) >= 19
+
+
+@pytest.mark.parametrize("value", [None, ""])
+def test_an_empty_seed_box_is_refused_unless_a_new_seed_is_asked_for(value):
+    """Issue 20.7: an empty box with "New seed each time" unticked drew a random seed silently."""
+    with pytest.raises(ValueError, match=r"^Seed is empty: type a seed from 0 to 2147483647, or tick New seed each time$"):
+        common.next_seed(value, new_each_time=False)
 
 
 def test_class_checks_follow_the_model():
@@ -109,11 +116,14 @@ def test_the_sampler_controls_check_every_field_in_one_place(tiny_checkpoints):
     assert settings.sample_kwargs() == {"labels": 7, "temperature": 0.8, "seed": 123, "top_k": 5, "top_p": 0.9}
     assert controls.read(None, "v1", 7, 1, 0, 1, 5, False).label is None  # V1 ignores the class
     assert len({controls.read(None, "v3", 7, 1, 0, 1, 5, True).seed for _ in range(10)}) >= 9  # new each time
+    assert len({controls.read(None, "v3", 7, 1, 0, 1, None, True).seed for _ in range(10)}) >= 9  # an empty box too
     for values, message in [
         (("v3", 7, 0, 0, 1, 5, False), "Temperature must be a number from 0.1 to 2, got 0"),
         (("v3", 7, 1, 99, 1, 5, False), "Top-k must be 0"),
         (("v3", 7, 1, 0, 0, 5, False), "Top-p must be"),
         (("v3", 7, 1, 0, 1, -5, False), "Seed must be a whole number from 0 to 2147483647, got -5"),
+        (("v3", 7, 1, 0, 1, -5, True), "Seed must be a whole number from 0 to 2147483647, got -5"),
+        (("v3", 7, 1, 0, 1, None, False), "Seed is empty: type a seed from 0 to 2147483647, or tick New seed each time"),
         (("v3", 12, 1, 0, 1, 5, False), "Digit must be a whole number from 0 to 9, got 12"),
         (("v9", 7, 1, 0, 1, 5, False), "unknown model 'v9'"),
     ]:
@@ -285,7 +295,8 @@ def test_a_plan_checks_the_train_tab_inputs():
     assert wide.shape.build("v3").config.context == 84 and wide.shape.build("v3").k == 8
     assert Shape.check("v4", 7, 16) == Shape(784, 16)  # V4 always sees the whole past
     for shape, message in [(("v3", 0, 16), "Context length must be a whole number from 1 to 84, got 0"),
-                           (("v3", 28, 300), "K \\(intensity bins\\) must be a whole number from 2 to 256, got 300"),
+                           (("v3", 28, 300), "K bins must be a whole number from 2 to 256, got 300"),
+                           (("v3", 28, 3.7), "^K bins must be a whole number from 2 to 256, got 3.7$"),
                            (("v3", 7.5, 16), "Context length"), (("v1", 28, None), "the box is empty")]:
         with pytest.raises(ValueError, match=message):
             Shape.check(*shape)
@@ -449,3 +460,29 @@ def test_bits_per_pixel_are_ranked_only_among_models_with_the_same_k():
     assert "the only model at K 4: **coarse**" in text and "log₂ 4 = 2.00" in text and "log₂ 16 = 4.00" in text
     assert "do not compare" in text
     assert "do not compare" not in fewest_bits({"V3": maps["V3"], "V4": maps["V4"]})
+
+
+def test_the_expected_times_come_back_once_the_server_stops_training(tmp_path):
+    """Issue 20.2: "Expected times appear when the server is not training." stayed after the run had ended. While a
+    run trains, the estimate starts the recheck timer; its next tick after the run gives the times and stops it."""
+    from demo.serving import Batcher
+    from demo.train_tab import Trainer
+
+    trainer = Trainer(DataSets(tmp_path), TrainingSlot(), Batcher())
+    trainer.busy.set()
+    [(_, text, _, timer)] = trainer.describe_budget("v3", 1000, 512, 28, 16)
+    assert text.endswith("Expected times appear when the server is not training.") and timer.active
+    trainer.busy.clear()  # the run ended; the speed it measured (or a fresh measurement) is known
+    trainer.throughput.rates[("v3", Shape(28, 16))] = 12_500.0
+    [(budget, text, _, timer)] = trainer.describe_budget("v3", 1000, 512, 28, 16)
+    assert "This run: 1,000 steps × 512 (image, pixel) pairs ≈ **41 s**" in text and "not training" not in text
+    assert not timer.active and budget.choices[0][0].endswith("≈ 41 s")
+    [(_, text, _, timer)] = trainer.describe_budget("v3", 1000, 512, 28, 3.7)
+    assert text == "K bins must be a whole number from 2 to 256, got 3.7" and not timer.active
+
+
+def test_the_train_tab_gives_the_blind_guess_for_any_k():
+    """Issue 20.1: K is a training setting, so the intro gives log₂ K, with 4.0 as the K 16 example only."""
+    from demo.train_tab import INTRO
+
+    assert "a blind guess is log₂ K bits (4.0 at K 16, the dashed line)" in INTRO and "over 16 bins" not in INTRO

@@ -155,5 +155,5 @@ def test_the_train_tabs_estimate_takes_steps_through_the_whole_number_check(tmp_
     from demo.training import TrainingSlot
 
     trainer = Trainer(DataSets(tmp_path), TrainingSlot(), Batcher(), throughput=_MeasuredSpeed())
-    *_, (_, text, _) = trainer.describe_budget("v3", steps, 64, 28, 16)
+    *_, (_, text, _, _) = trainer.describe_budget("v3", steps, 64, 28, 16)
     assert said in text, text

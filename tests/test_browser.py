@@ -156,7 +156,9 @@ def test_bad_numbers_are_refused_by_name_and_range_never_clamped(page, app_serve
     assert seed.is_visible() and seed.is_editable()  # no error badge over the box
     assert page.locator("#tab-generate .seed-box .error").count() == 0
     shot(page, "bad-seed")
-    seed.fill("")  # an empty box mid-edit raises nothing; Generate then draws a seed
+    seed.fill("")  # an empty box mid-edit raises nothing; Generate then says what to do, naming the box
+    page.locator("#generate-button").click()
+    page.get_by_text("Seed is empty: type a seed from 0 to 2147483647, or tick New seed each time").first.wait_for()
     page.locator("#tab-generate").get_by_label("New seed each time").check()
     close_messages(page)
     assert "ComponentProcessingError" not in app_server.output()
@@ -487,6 +489,9 @@ def test_where_it_looked_v4_sees_the_whole_past_v3_only_its_window_and_play_asks
 def test_explore_completes_a_real_digit_and_maps_surprise(page, app_server):
     page.get_by_role("tab", name="Explore").click()
     wait_for_new_image(page, "explore-real", None)
+    page.wait_for_function("() => document.querySelector('#explore-class input').value === '0'")  # #0's class
+    page.locator("#explore-class input").click()
+    page.get_by_role("option", name="3", exact=True).click()
     page.get_by_role("button", name="Random image of this class").click()
     page.wait_for_function("() => document.querySelector('#explore-real-caption').innerText.includes('a 3.')")
     page.locator("#keep-rows input").fill("10")
@@ -509,14 +514,22 @@ def test_explore_completes_a_real_digit_and_maps_surprise(page, app_server):
     page.locator("#keep-rows input").fill("14")
 
     box = page.locator("#explore-index input")
+    assert page.locator("#explore-class input").input_value() == "3"  # the class box follows the random 3
+    close_messages(page)
     box.fill("")  # an emptied box raises nothing
+    box.press("Enter")
     page.wait_for_timeout(1000)
     assert page.get_by_text("Held-out image number must").count() == 0
-    box.fill("100000")
+    box.press_sequentially("6000", delay=200)  # 600 on the way is not refused on its own: one message, when left
     box.press("Enter")
-    page.get_by_text("Held-out image number must be a whole number from 0 to 499, got 100000").first.wait_for()
-    box.fill("0")
+    page.get_by_text("Held-out image number must be a whole number from 0 to 499, got 6000").first.wait_for()
+    page.wait_for_timeout(2000)  # a second message would have come by now
+    assert " ".join(page.locator(".toast-body").all_inner_texts()).count("Held-out image number must") == 1
     close_messages(page)
+    box.fill("0")
+    box.press("Enter")
+    page.wait_for_function("() => document.querySelector('#explore-real-caption').innerText.includes('#0 of mnist-5k: a 0.')")
+    page.wait_for_function("() => document.querySelector('#explore-class input').value === '0'")  # image and box agree
     assert "ComponentProcessingError" not in app_server.output()
 
 
@@ -599,6 +612,9 @@ def test_context_and_bins_are_knobs_with_their_cost_and_v4_trains_on_whole_image
     assert "(context 28 · K 16: 1,609,920)" in cost_line(page)  # beside the seed's shape
     page.locator("#train-k input").fill("300")
     page.wait_for_function("() => document.querySelector('#train-cost').innerText.includes('from 2 to 256, got 300')")
+    page.locator("#train-k input").fill("3.7")  # not rounded to 3 or 4
+    page.wait_for_function("() => document.querySelector('#train-cost').innerText"
+                           ".includes('K bins must be a whole number from 2 to 256, got 3.7')")
     page.locator("#train-k input").fill("8")
     page.wait_for_function("() => document.querySelector('#train-cost').innerText.includes('context 7 · K 8')")
     shot(page, "train-knobs")
@@ -632,6 +648,9 @@ def test_users_train_one_at_a_time_and_keep_their_models_to_themselves(browser, 
     bob.locator("#train-start").click()
     bob.get_by_text("Waiting for another user's training to finish").wait_for()
     bob.wait_for_function("() => document.querySelector('#train-status').innerText.includes('1 run ahead of yours')")
+    bob.locator("#train-k input").fill("9")  # a shape not measured yet: its speed cannot be measured fairly now
+    bob.wait_for_function("() => document.querySelector('#train-cost').innerText"
+                          ".endsWith('Expected times appear when the server is not training.')")
     bob.evaluate("() => window.scrollTo(0, 0)")
     shot(bob, "train-waiting")
 
@@ -645,6 +664,8 @@ def test_users_train_one_at_a_time_and_keep_their_models_to_themselves(browser, 
     assert "my-v3-1 is ready" in status(alice)  # stopping keeps what was trained
     bob.get_by_role("tab", name="Train").click()
     bob.wait_for_function("() => document.querySelector('#train-status').innerText.startsWith('Done after 40 steps')")
+    bob.wait_for_function("() => document.querySelector('#train-cost').innerText.includes('context 28 · K 9') && "
+                          "document.querySelector('#train-cost').innerText.includes('This run: ')")  # the run ended
 
     carol = open_app(browser, app_server.url)
     carol.get_by_label("Model").first.click()

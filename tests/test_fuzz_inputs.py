@@ -188,3 +188,60 @@ def test_every_number_option_refuses_a_bad_value_in_one_line_naming_it(capsys, v
             err = capsys.readouterr().err
             assert exit.value.code == 2 and len(err.strip().splitlines()) == 1 and option in err, (command, option, err)
             assert len(err) < 300, err
+
+
+def events_named(app, name: str) -> list:
+    return [fn for fn in app.fns.values() if fn.name == name]
+
+
+def refusal(app, block_fn, inputs) -> str:
+    """The message of the ``gr.Error`` an event answers ``inputs`` with, through Gradio's own path."""
+    from gradio.exceptions import Error
+    from gradio.state_holder import SessionState
+
+    with pytest.raises(Error) as refused:
+        run_event(app, block_fn, inputs, None, SessionState(app))
+    return refused.value.message
+
+
+def test_the_train_tab_names_a_fraction_of_a_bin_and_an_empty_learning_rate(app):
+    """Issue 20.7 a and c: K 3.7 is refused (not rounded), naming the K bins box; an empty learning rate box is said
+    to be empty, not "got None"."""
+    [start] = events_named(app, "on_start")
+    assert [block.label for block in start.inputs][6].startswith("K bins")
+    good = ["v3", "mnist-5k", 10, 8, 0.001, 28, 16, False, None]
+    assert refusal(app, start, good[:6] + [3.7] + good[7:]) == "K bins must be a whole number from 2 to 256, got 3.7"
+    for empty in (None, ""):
+        message = refusal(app, start, good[:4] + [empty] + good[5:])
+        assert message == "Learning rate must be a number above 0 and at most 1; the box is empty"
+
+
+def test_the_train_tabs_estimate_is_asked_again_by_its_recheck_timer(app):
+    """Issue 20.2: the estimate that waits for the server's run to end is refreshed by a timer it starts and stops."""
+    [estimate] = [fn for fn in events_named(app, "describe_budget") if any(e == "tick" for _, e in fn.targets)]
+    [timer] = [app.blocks[block] for block, event in estimate.targets if event == "tick"]
+    assert timer in estimate.outputs and timer.value == 5.0 and not timer.active
+
+
+def test_explore_shows_one_class_for_the_image_and_checks_a_typed_number_once(app):
+    """Issue 20.7 d and e: the class box follows the image shown (held-out #0 is a 0; the box said 3), and a
+    typed image number is checked when the box is left, not at each keystroke (600 on the way to 6000)."""
+    from gradio.state_holder import SessionState
+    from pixelar import experiments
+
+    shows = events_named(app, "on_image")
+    assert len(shows) == 2  # after the image number box or the model, and after the random pick
+    triggers = {id(show): [(getattr(app.blocks.get(block), "elem_id", None), event) for block, event in show.targets]
+                for show in shows + events_named(app, "on_surprise")}
+    assert not any(("explore-index", "change") in found for found in triggers.values())
+    [typed] = [show for show in shows if ("explore-index", "blur") in triggers[id(show)]]
+    class_box = [i for i, block in enumerate(typed.outputs) if block.elem_id == "explore-class"]
+    assert class_box and all(show.outputs == typed.outputs for show in shows)
+    held_out = load_dataset("mnist-5k").held_out
+    first_of = {}  # the first image of each class (the split is in class order): #0, a 0, and the others
+    for index in range(0, len(held_out), 25):
+        first_of.setdefault(experiments.real_image(held_out, index)[1], index)
+    assert len(first_of) == 10
+    for label, index in first_of.items():
+        data = run_event(app, typed, ["v3", index, None], None, SessionState(app))["data"]
+        assert data[class_box[0]] == label and f"**#{index}**" in data[1] and f"a{'n' * (label == 8)} {label}." in data[1]

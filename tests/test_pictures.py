@@ -1,5 +1,6 @@
 """The app's own pictures (demo/pictures.py): composites on fixed scales, and the training-loss figure."""
 import numpy as np
+import pytest
 
 import pixelar
 from demo import pictures
@@ -31,9 +32,23 @@ def test_the_loss_figure_shows_learning_on_a_log_axis_with_held_out_as_dots():
     assert axes.get_yscale() == "log"
     low, high = axes.get_ylim()
     assert low < 0.9 and high <= 4.5  # the held-out points near 0.9 are well inside the view
-    training, held_out = axes.get_lines()[:2]
+    training, held_out = [line for line in axes.get_lines() if line.get_label() in ("training", "held-out")]
     assert training.get_linestyle() == "-" and held_out.get_linestyle() == "None" and held_out.get_marker() == "o"
     assert list(held_out.get_xdata()) == [0, 50, 100, 150, 200, 250, 300]
+
+
+@pytest.mark.parametrize("k, blind", [(16, 4.0), (4, 2.0), (256, 8.0), (2, 1.0)])
+def test_the_loss_figure_draws_the_blind_guess_at_log2_k(k, blind):
+    """Issue 20.1: the blind guess is log₂ K bits for the run's K, not 4 for every K; it is a dashed line in view."""
+    events = [Event(s, blind * 0.95 * 0.9 ** (s / 10) + 0.05) for s in range(10, 301, 10)]
+    axes = pictures.loss_figure(pictures.loss_curves(events, blind * 1.02), total_steps=300, k=k).axes[0]
+    [line] = [line for line in axes.get_lines() if line.get_label() == "blind guess (log₂ K)"]
+    assert line.get_linestyle() == "--" and set(line.get_ydata()) == {blind}
+    low, high = axes.get_ylim()
+    assert low < blind < high  # in view, with the untrained model's loss just above it
+    late = pictures.loss_figure(pictures.loss_curves([Event(s, blind / 8) for s in (10, 20)]), 20, k=k).axes[0]
+    assert late.get_ylim()[0] < blind / 8 and late.get_ylim()[1] > blind  # long after the fall: still in view
+    assert "blind guess (log₂ K)" in [text.get_text() for text in axes.get_legend().get_texts()]
 
 
 def test_entropy_sheet_lays_maps_out_like_the_grid():
