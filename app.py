@@ -29,6 +29,7 @@ from demo.data import DataSets
 from demo.draw_tab import build_draw_tab
 from demo.explore_tab import build_explore_tab
 from demo.generate_tab import build_generate_tab
+from demo.lesson import step_href
 from demo.links import LINK_JS, share_button, wire_links
 from demo.models import Shelf, close_workspace, remove_session_folders
 from demo.services import Services
@@ -48,6 +49,15 @@ CSS = """
 #app-header { margin: 0 0 -6px 0; }
 #app-top { align-items: center; flex-wrap: nowrap; }
 #share-panel { max-width: 520px; }
+/* the lesson: a bar above the tabs, large enough for the back row; Back and Next are links styled as buttons */
+.lesson-bar a { display: inline-block; padding: 4px 12px; border-radius: 6px; font-size: 16px;
+  background: var(--button-secondary-background-fill); color: var(--button-secondary-text-color); text-decoration: none;
+  white-space: nowrap; }
+.lesson-bar { display: flex; flex-wrap: wrap; align-items: baseline; gap: 2px 12px; padding: 4px 10px; font-size: 17px;
+  border-left: 5px solid var(--color-accent); background: var(--background-fill-secondary); }
+.lesson-where { color: var(--body-text-color-subdued); font-size: 16px; }
+.lesson-moves { order: -1; display: flex; gap: 8px; }  /* first: Back and Next stay in one place on every step */
+.lesson-bar a.lesson-next { background: var(--button-primary-background-fill); color: var(--button-primary-text-color); }
 #share-qr svg { width: min(420px, 80vw); height: auto; }
 #share-qr code { word-break: break-all; font-size: 14px; }
 #app-header p { font-size: 16px; margin: 0; }
@@ -89,7 +99,10 @@ def build_app(checkpoints: str | Path, data_root: str | Path = "data",
         session = gr.State(None, delete_callback=close_workspace)
         with gr.Row(elem_id="app-top"):
             gr.Markdown(HEADER, elem_id="app-header")
+            gr.Button("Start the lesson", link=step_href(1), link_target="_self", size="sm", elem_id="lesson-start",
+                      min_width=120, scale=0)
             share = share_button()
+        lesson = gr.HTML(visible=False, elem_id="lesson", padding=False)
         notice = gr.Markdown(elem_id="shelf-notice")
         with gr.Tabs() as tab_row:
             tabs = [
@@ -109,7 +122,7 @@ def build_app(checkpoints: str | Path, data_root: str | Path = "data",
         refresh_options = {"inputs": [session, *pickers], "outputs": pickers, "api_visibility": "private", "queue": False}
         gr.on([tab.tab.select for tab in tabs], refresh, **refresh_options)
         filled = app.load(refresh, **refresh_options)
-        wire_links(app, tab_row, tabs, session, after=filled, share=share)  # the page's link opens once pickers are filled
+        wire_links(app, tab_row, tabs, session, after=filled, share=share, lesson=lesson)  # the page's link opens once pickers are filled
         app.load(shelf.notice, outputs=notice, api_visibility="private", queue=False)  # files skipped, if any
     return app
 

@@ -17,6 +17,7 @@ from pixelar.models import IMAGE_SIZE
 from . import pictures, serving
 from .common import SAMPLING, BuiltTab, check_whole, fresh_seed, friendly, model_picker
 from .data import DataSets
+from .links import picker_link
 from .explore_tab import models_of_the_same_kind
 from .models import Shelf
 from .services import Services
@@ -239,4 +240,4 @@ def build_draw_tab(shelf: Shelf, data_sets: DataSets, session: gr.State, service
                      queue=False, **private)
         finish_button.click(on_finish, [digit, model, keep_rows, finish_as, session], [completion, completion_caption],
                             **SAMPLING, show_progress_on=[completion], **private)
-    return BuiltTab(tab, [model])
+    return BuiltTab(tab, [model], picker_link("draw", tab, model, shelf))

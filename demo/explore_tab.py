@@ -13,6 +13,7 @@ from pixelar.models import IMAGE_SIZE
 from . import pictures
 from .common import SAMPLING, BuiltTab, Settings, check_whole, friendly, model_picker, sampler_controls
 from .data import DataSets
+from .links import picker_link
 from .models import Shelf, model_title
 from .services import Services
 from .text import as_html, as_markdown
@@ -223,4 +224,4 @@ def build_explore_tab(shelf: Shelf, data_sets: DataSets, session: gr.State, serv
             [completions, completion_caption, controls.seed], **SAMPLING, show_progress_on=[completions],
             **private,
         )
-    return BuiltTab(tab, [model])
+    return BuiltTab(tab, [model], picker_link("explore", tab, model, shelf))

@@ -19,7 +19,8 @@ import gradio as gr
 import segno
 
 from .common import ERROR_SECONDS, SAMPLING, BuiltTab, SamplerControls, friendly, user_message
-from .models import Workspace
+from .lesson import lesson_html, step_number
+from .models import Shelf, Workspace
 
 MAX_LINK_CHARS = 2000  # a longer URL is refused whole
 MAX_VALUE_CHARS = 200  # a model's name is at most this long
@@ -29,10 +30,10 @@ MAX_VALUE_CHARS = 200  # a model's name is at most this long
 LINK_JS = """
 () => {
   const values = {};
-  let tab = 'generate', ready = false;
+  let tab = 'generate', lesson = null, ready = false;
   const write = () => {
     if (!ready) return;
-    const query = new URLSearchParams({tab, ...(values[tab] || {})});
+    const query = new URLSearchParams({tab, ...(values[tab] || {}), ...(lesson ? {lesson} : {})});
     history.replaceState(history.state, '', `${location.pathname}?${query}`);
   };
   window.pixelarLink = {
@@ -43,9 +44,9 @@ LINK_JS = """
       if (name === tab) write();
     },
     tab(name) { if (ready) { tab = name; write(); } },
-    ready(opened, layout, now) {  // the tab the page's link opened, and every linked control's value now
+    ready(opened, step, layout, now) {  // the tab and lesson step the link opened; every linked control's value
       layout.forEach(([name, key], i) => window.pixelarLink.set(name, key, now[i]));
-      tab = opened || 'generate'; ready = true; write();
+      tab = opened || 'generate'; lesson = step; ready = true; write();
     },
   };
 }
@@ -118,6 +119,18 @@ def sampler_updates(controls: SamplerControls, inputs: list) -> dict:
     return dict(zip(controls.inputs, inputs))
 
 
+def picker_link(name: str, tab: gr.Tab, picker: gr.Dropdown, shelf: Shelf) -> TabLink:
+    """The link of a tab whose state is its model picker (Explore, Draw): the model, checked by the shelf."""
+
+    def open_model(values: dict[str, str], workspace: Workspace | None) -> dict:
+        if "model" not in values:
+            return {}
+        shelf.get(values["model"], workspace)  # an unknown model is named
+        return {picker: values["model"]}
+
+    return TabLink(name, tab, {"model": picker}, open_model, [picker])
+
+
 def share_link(page_url) -> str:
     """The page's URL as it may be shown and encoded: http(s), at most ``MAX_LINK_CHARS``, its query re-encoded."""
     if not isinstance(page_url, str) or not 0 < len(page_url) <= MAX_LINK_CHARS:
@@ -152,15 +165,18 @@ def share_button() -> tuple[gr.Button, gr.Column, gr.HTML]:
     return button, panel, qr
 
 
-def wire_links(app: gr.Blocks, tabs: gr.Tabs, built: list[BuiltTab], session: gr.State, after, share) -> None:
+def wire_links(app: gr.Blocks, tabs: gr.Tabs, built: list[BuiltTab], session: gr.State, after, share,
+               lesson: gr.HTML) -> None:
     """Open the page's link once ``after`` (the load event that fills the pickers) is done, then let the page keep
-    the URL; each linked control, and each tab as it opens, writes its part. ``share``: ``share_button()``'s parts."""
+    the URL; each linked control, and each tab as it opens, writes its part. ``share``: ``share_button()``'s parts;
+    ``lesson``: the lesson bar, shown when the link is a step of the lesson (``demo.lesson``)."""
     links = {tab.link.name: tab.link for tab in built if tab.link is not None}
     outputs = list({id(c): c for link in links.values() for c in link.outputs}.values())
     # model pickers last: the page sets outputs in order, and a picker's change refits its tab's class picker from the
     # class already set (set after, the link's class would be refitted away)
     outputs.sort(key=lambda box: isinstance(box, gr.Dropdown))
     opened_tab = gr.Textbox(visible=False)  # the tab the link opened, for the page's half
+    opened_lesson = gr.Number(None, visible=False)  # and the lesson's step, if the link is one
 
     def open_link(workspace: Workspace | None, request: gr.Request):
         query = dict(request.query_params) if request is not None else {}
@@ -171,17 +187,21 @@ def wire_links(app: gr.Blocks, tabs: gr.Tabs, built: list[BuiltTab], session: gr
             if name not in links:
                 raise ValueError(f"the link names no tab of this app ({name[:20]!r})")
             link = links[name]
-            return {tabs: gr.Tabs(selected=name), opened_tab: name, **link.open(link_values(query, link), workspace)}
+            opened = {tabs: gr.Tabs(selected=name), opened_tab: name, **link.open(link_values(query, link), workspace)}
+            if "lesson" in query:
+                number = step_number(as_number(query["lesson"]))
+                opened.update({lesson: gr.HTML(lesson_html(number), visible=True), opened_lesson: number})
+            return opened
         except Exception as error:  # the app opens as usual, saying what was wrong with the link (a bug: logged)
             gr.Warning(f"This link could not be opened: {user_message(error).message}", duration=ERROR_SECONDS)
             return {opened_tab: ""}
 
-    opened = after.then(open_link, inputs=[session], outputs=[tabs, opened_tab, *outputs], **SAMPLING,
+    opened = after.then(open_link, inputs=[session], outputs=[tabs, opened_tab, opened_lesson, lesson, *outputs], **SAMPLING,
                         api_visibility="private", show_progress="hidden")
     layout = [(link.name, key) for link in links.values() for key in link.keys]
     boxes = [box for link in links.values() for box in link.keys.values()]
-    opened.then(None, inputs=[opened_tab, *boxes],
-                js=f"(name, ...v) => {{ window.pixelarLink && window.pixelarLink.ready(name, {json.dumps(layout)}, v); }}")
+    opened.then(None, inputs=[opened_tab, opened_lesson, *boxes], js="(name, lesson, ...v) => { window.pixelarLink && "
+                f"window.pixelarLink.ready(name, lesson, {json.dumps(layout)}, v); }}")
     for link in links.values():
         for key, box in link.keys.items():
             box.change(None, inputs=[box], js=f"(v) => {{ window.pixelarLink && window.pixelarLink.set('{link.name}', '{key}', v); }}")
