@@ -131,3 +131,28 @@ def test_one_session_publishes_and_another_opens_it(browser, app_server, tiny_ch
     loaded_player(third)
     assert third.evaluate(f"() => {player_hook(third)}.tokens(0)") == reader.evaluate(f"() => {player_hook(reader)}.tokens(0)")
     assert not [error for error in PAGE_ERRORS if app_server.url in error]
+
+
+def test_the_lesson_walks_with_next_and_back(browser, app_server):
+    from demo.lesson import LESSON, step_href
+
+    step = next(i for i, s in enumerate(LESSON, 1) if s.link["tab"] == "step" and s.link["model"] == "v3") - 1
+    page = open_app(browser, app_server.url + step_href(step))  # the last step on Generate, then on to Step through
+    bar = page.locator("#lesson .lesson-bar")
+    bar.wait_for()
+    assert f"Lesson {step} of {len(LESSON)}" in bar.inner_text() and LESSON[step - 1].title in bar.inner_text()
+    page.locator("#generate-grid img").wait_for()
+    page.locator("#tab-generate .seed-box input").fill("77")  # a change keeps the lesson in the URL
+    page.locator("#tab-generate .seed-box input").press("Enter")
+    wait_for_query(page, lesson=str(step), seed="77")
+    assert page.locator("#lesson .lesson-next").bounding_box()["y"] < 200  # on screen at the top, every step
+    page.locator("#lesson .lesson-next").click()
+    page.wait_for_url(re.compile(f"lesson={step + 1}"))
+    loaded_player(page)
+    assert page.get_by_role("tab", name="Step through").get_attribute("aria-selected") == "true"
+    assert LESSON[step].title in page.locator("#lesson .lesson-bar").inner_text()
+    assert step_of(page) == int(LESSON[step].link["step"])
+    shot(page, "lesson")
+    page.locator("#lesson .lesson-back").click()
+    page.wait_for_url(re.compile(f"lesson={step}&|lesson={step}$"))
+    page.locator("#lesson .lesson-bar").get_by_text(LESSON[step - 1].title).wait_for()

@@ -119,3 +119,41 @@ def test_a_bad_link_opens_nothing_and_says_what_was_wrong(app_links, query, name
     messages = [str(r.message) for r in record]
     assert any("could not be opened" in m and named in m for m in messages), messages
     assert all("<img" not in m for m in messages)
+
+
+# ---- the lesson ----
+
+
+def test_the_lesson_bar_links_back_and_next():
+    from urllib.parse import parse_qs, urlsplit
+
+    from demo.lesson import LESSON, lesson_html, step_href, step_number
+
+    first, last = lesson_html(1), lesson_html(len(LESSON))
+    assert "Back" not in first and "Next ▶" in first and "End of the lesson" in last
+    for number, step in enumerate(LESSON, 1):
+        query = {k: v[0] for k, v in parse_qs(urlsplit(step_href(number)).query).items()}
+        assert query == {**step.link, "lesson": str(number)}
+        if number < len(LESSON):
+            assert f'href="{step_href(number + 1)}"'.replace("&", "&amp;") in lesson_html(number)
+    for bad in ("0", str(len(LESSON) + 1), "2.5", "x"):
+        with pytest.raises(ValueError, match="lesson's step"):
+            step_number(as_number(bad))
+
+
+@pytest.mark.slow
+def test_every_lesson_step_opens_on_the_shipped_models(tmp_path):
+    """Each step's link passes its tab's checks and opens with its picture (the shipped checkpoints)."""
+    import warnings
+
+    from app import build_app
+    from demo.lesson import LESSON, step_href
+
+    app = build_app("checkpoints", tmp_path / "data-root", data_dir=tmp_path / "board")
+    open_link = next(block_fn.fn for block_fn in app.fns.values() if block_fn.name == "open_link")
+    for number in range(1, len(LESSON) + 1):
+        query = dict(pair.split("=") for pair in step_href(number)[1:].split("&"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a gr.Warning would mean the step could not be opened
+            updates = open_link(None, gr.Request(query_params={k: v.replace("%3A", ":") for k, v in query.items()}))
+        assert f"Lesson {number} of {len(LESSON)}" in values_by_label(updates)["lesson"].value
