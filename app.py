@@ -42,8 +42,8 @@ from pixelar.cli import whole
 HERE = Path(__file__).resolve().parent
 # An upload larger than the largest checkpoint the app accepts (50M float32 weights and a 1 MB header) is refused.
 MAX_UPLOAD_BYTES = MAX_PARAMETERS * 4 + MAX_HEADER_BYTES + 8
-HEADER = ("**pixelar** (after *Generating Pixels One by One*): small models draw digits one pixel at a time, each "
-          "one of 16 grey levels, from the pixels before it (V1–V3: the 28 just before; V4: all).")
+HEADER = ("**pixelar**: small models draw digits one pixel at a time, each of 16 grey levels "
+          "(after *Generating Pixels One by One*).")
 CSS = """
 .pixelated img, .pixelated canvas { image-rendering: pixelated; }
 #app-header { margin: 0 0 -6px 0; }
@@ -80,8 +80,30 @@ CSS = """
   .tab-wrapper .tab-container, .tab-container { flex-wrap: wrap !important; height: auto !important; overflow: visible !important; }
   .tab-container button { padding: 4px 6px !important; font-size: 15px !important; }  /* five tabs fit in 390 px */
   #shelf-notice p { white-space: normal; }
+  #app-top { flex-wrap: wrap !important; }  /* the header on its own line, the lesson and share buttons under it */
+  #app-header { min-width: 100% !important; }
 }
 """
+
+# Phones: a result lands far below the button that asked for it, so the page scrolls to it when it arrives (a picture
+# in a .result box, or the step player's new trace: demo/player.js scrolls to itself).
+PHONE_JS = """
+() => {
+  let last = 0;
+  new MutationObserver((records) => {
+    if (window.innerWidth > 720 || Date.now() - last < 1000) return;
+    for (const record of records) {
+      const box = record.target.closest && record.target.closest('.result');
+      const picture = box && box.querySelector('img');
+      if (!picture || picture.getBoundingClientRect().top < window.innerHeight * 0.6) continue;
+      last = Date.now();  // once its caption, above it, has come too
+      setTimeout(() => picture.scrollIntoView({behavior: 'smooth', block: 'start'}), 300);
+      return;
+    }
+  }).observe(document.body, {subtree: true, childList: true, attributes: true, attributeFilter: ['src']});
+}
+"""
+PAGE_JS = f"() => {{ ({LINK_JS.strip()})(); ({PHONE_JS.strip()})(); }}"
 
 
 def build_app(checkpoints: str | Path, data_root: str | Path = "data",
@@ -112,7 +134,7 @@ def build_app(checkpoints: str | Path, data_root: str | Path = "data",
                 build_draw_tab(shelf, data_sets, session, services),
                 build_train_tab(data_sets, session, TrainingSlot(max_train_minutes), services.batcher),
             ]
-        with tabs[-1].tab:  # the class board, at the bottom of the Train tab
+        with tabs[-1].tab, gr.Column(elem_id="class-board"):  # the class board, at the bottom of the Train tab
             build_board_section(board, session, board_notice, open_triggers=[app.load, tabs[-1].tab.select])
         pickers = [picker for tab in tabs for picker in tab.pickers]
 
@@ -158,7 +180,7 @@ def main() -> None:
     # all be waiting, and so merged, at once.
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # a stop from outside shuts down as Ctrl-C does
     try:
-        app.launch(server_name=args.host, server_port=args.port, css=CSS, js=LINK_JS, theme=gr.themes.Default(text_size="lg"),
+        app.launch(server_name=args.host, server_port=args.port, css=CSS, js=PAGE_JS, theme=gr.themes.Default(text_size="lg"),
                    show_error=False, max_threads=100, max_file_size=MAX_UPLOAD_BYTES)
     finally:
         remove_session_folders()

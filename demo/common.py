@@ -100,7 +100,7 @@ def check_temperature(temperature) -> float:
     return sampling.check_temperature(temperature, "Temperature", APP_TEMPERATURE_RANGE)
 
 
-def check_count(n, high: int = APP_MAX_SAMPLES, field: str = "Number of samples") -> int:
+def check_count(n, high: int = APP_MAX_SAMPLES, field: str = "Samples") -> int:
     """A number of samples from 1 to ``high`` (at most the core's ``MAX_SAMPLES``)."""
     if n is None or n == "":
         raise ValueError(f"{field} must be a whole number from 1 to {high}; the box is empty")
@@ -242,11 +242,13 @@ def temperature_box(info: str | None = None, elem_id: str | None = None) -> gr.N
                      elem_id=elem_id, min_width=80)
 
 
-def seed_controls() -> tuple[gr.Number, gr.Checkbox]:
-    """A seed box (always showing the seed used, so a result can be repeated) and a "new seed each time" box."""
-    seed = gr.Number(value=fresh_seed(), label="Seed", info=f"0 to {SEED_MAX}", min_width=120, elem_classes="seed-box")
-    new_each_time = gr.Checkbox(value=True, label="New seed each time", info="Untick to repeat a result.")
-    return seed, new_each_time
+def seed_box() -> gr.Number:
+    """The seed box: it always shows the seed used, so a result can be repeated."""
+    return gr.Number(value=fresh_seed(), label="Seed", info="0 to 2³¹ − 1", min_width=120, scale=2, elem_classes="seed-box")
+
+
+def new_seed_box() -> gr.Checkbox:
+    return gr.Checkbox(value=True, label="New seed each time", min_width=120)  # untick to repeat a result
 
 
 @dataclass
@@ -328,28 +330,32 @@ class SamplerControls:
 def sampler_controls(
     shelf: Shelf, session: gr.State, *, with_all: bool = True, temperature: bool = True, nucleus: bool = True,
     model: gr.Dropdown | None = None, class_label: str | None = None, temperature_info: str | None = None,
-    after_class=None, settings_label: str | None = None,
+    after_class=None, settings_label: str | None = None, beside_new_seed=None,
 ) -> SamplerControls:
     """Build the sampler controls in the current layout and refit the class picker whenever the model changes.
+    Temperature, top-k, top-p and the seed share one row, so that a tab's controls fit a projector's 720 pixels.
     ``model``: a model picker built elsewhere in the tab (default: one built here, first). ``after_class``: called
-    to build more of the layout between the class picker and the other controls. ``settings_label``: fold
-    temperature, top-k, top-p and seed into a closed accordion of that name (to save height)."""
+    to build more of the layout between the class picker and the other controls. ``beside_new_seed``: called to
+    build the tab's own boxes in the row of "New seed each time". ``settings_label``: fold temperature, top-k,
+    top-p and seed into a closed accordion of that name (to save height)."""
     model = model or model_picker(shelf)
     digit = class_picker(shelf, with_all=with_all, label=class_label)
     if after_class is not None:
         after_class()  # e.g. the tab's main buttons, high on a projector's screen
     t_box = k_box = p_box = None
     with gr.Accordion(settings_label, open=False) if settings_label else contextlib.nullcontext():
-        if temperature or nucleus:
-            with gr.Row():
-                if temperature:
-                    t_box = temperature_box(temperature_info)
-                if nucleus:
-                    k_box = gr.Number(value=0, label="Top-k", info=f"0 (off) to {APP_TOP_K_MAX}", min_width=80, elem_classes="top-k")
-                    p_box = gr.Number(value=1, label="Top-p", info="0 to 1 (1: off)", step=0.05, min_width=80,
-                                      elem_classes="top-p")
-        with gr.Row():
-            seed, new_seed = seed_controls()
+        with gr.Row(elem_classes="sampler-row"):
+            if temperature:
+                t_box = temperature_box(temperature_info)
+            if nucleus:
+                k_box = gr.Number(value=0, label="Top-k", info=f"0 off, to {APP_TOP_K_MAX}", min_width=80, elem_classes="top-k")
+                p_box = gr.Number(value=1, label="Top-p", info="1 off, 0 to 1", step=0.05, min_width=80,
+                                  elem_classes="top-p")
+            seed = seed_box()
+        with gr.Row(elem_classes="sampler-row"):
+            new_seed = new_seed_box()
+            if beside_new_seed is not None:
+                beside_new_seed()
     controls = SamplerControls(shelf, model, digit, t_box, k_box, p_box, seed, new_seed, with_all)
     model.change(
         lambda name, current, workspace: class_picker_for(shelf, name, workspace, current, with_all=with_all),

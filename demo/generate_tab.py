@@ -90,20 +90,22 @@ def build_generate_tab(shelf: Shelf, session: gr.State, services: Services) -> B
     """The Generate tab, its events, and the ``generate`` API endpoint; samples go through the app's ``services``."""
     with gr.Tab("Generate", id="generate", elem_id="tab-generate") as tab:
         with gr.Row(elem_classes="tab-body"):
-            with gr.Column(scale=1, min_width=330, elem_classes="controls"):
+            with gr.Column(scale=1, min_width=440, elem_classes="controls"):  # wide: the grid is as tall as the screen
                 def buttons():
                     nonlocal generate, compare, strip
                     generate = gr.Button("Generate", variant="primary", size="lg", elem_id="generate-button")
                     with gr.Row():
-                        compare = gr.Button("Compare the models", size="md", min_width=120)
+                        compare = gr.Button("Compare the models", size="sm", min_width=120)
                         strip = gr.Button("Temperature strip",
-                                          size="md", min_width=120, elem_id="strip-button")
+                                          size="sm", min_width=120, elem_id="strip-button")
 
-                generate = compare = strip = None
-                controls = sampler_controls(shelf, session, after_class=buttons)
-                with gr.Row():
-                    count = gr.Number(16, label="Number of samples", info=f"1 to {APP_MAX_SAMPLES}", min_width=120)
-                    show_entropy = gr.Checkbox(False, label="Entropy maps too", min_width=120)
+                def how_many():
+                    nonlocal count, show_entropy
+                    count = gr.Number(16, label=f"Samples (1–{APP_MAX_SAMPLES})", min_width=100, elem_id="sample-count")
+                    show_entropy = gr.Checkbox(False, label="Entropy maps too", min_width=110)
+
+                generate = compare = strip = count = show_entropy = None
+                controls = sampler_controls(shelf, session, after_class=buttons, beside_new_seed=how_many)
                 gr.Markdown(INTRO, elem_classes="small-note")
                 guided_tour("generate")
             with gr.Column(scale=3, min_width=320):

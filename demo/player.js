@@ -75,6 +75,9 @@ function load(v) {
   ui.body.style.display = '';
   if (v.look && !ui.look.checked) { ui.look.checked = true; ui.root.classList.add('px-looking'); }
   buildPanels();
+  if (window.innerWidth <= 720 && ui.root.getBoundingClientRect().top > window.innerHeight * 0.6) {
+    ui.root.scrollIntoView({behavior: 'smooth', block: 'start'});  // a phone: the new trace is below its button
+  }
   st.dirty = true;
 }
 

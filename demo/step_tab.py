@@ -110,7 +110,7 @@ def build_step_tab(shelf: Shelf, session: gr.State, services: Services) -> Built
     with gr.Tab("Step through", id="step", elem_id="tab-step") as tab:
         generation = gr.State(None)
         with gr.Row(elem_classes="tab-body"):
-            with gr.Column(scale=1, min_width=300, elem_classes="controls"):
+            with gr.Column(scale=1, min_width=420, elem_classes="controls"):
                 sample = gr.Button("Sample", variant="primary", size="lg", elem_id="step-sample", render=False)
                 controls = sampler_controls(shelf, session, with_all=False, after_class=sample.render)
                 gif = gr.DownloadButton("Download as a GIF", value=None, interactive=False, size="sm")

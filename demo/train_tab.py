@@ -362,12 +362,6 @@ def train_layout() -> TrainView:
                 budget_info = gr.Markdown(elem_id="train-cost")
                 confirm = gr.Checkbox(False, label="Yes, I want to start a run this long", visible=False)
                 data_info = gr.Markdown(elem_classes="small-note")
-                quick = budgets("v3")["quick"]
-                with gr.Accordion("Steps, batch size, learning rate", open=False):
-                    steps = gr.Number(quick.steps, label="Steps", info=f"1 to {MAX_STEPS:,}")
-                    batch_size = gr.Number(quick.batch_size, label=batch_label("v3"), info=batch_info("v3"))
-                    learning_rate = gr.Number(pixelar.MODELS["v3"].learning_rate, label="Learning rate (AdamW)", step=1e-4,
-                                              info="above 0, at most 1")
                 gr.Markdown(INTRO, elem_classes="small-note")
                 guided_tour("train")
             with gr.Column(scale=2, min_width=320):
@@ -382,6 +376,13 @@ def train_layout() -> TrainView:
                                        interactive=False, elem_classes="pixelated", elem_id="train-samples",
                                        min_width=200, scale=2)
                 download = gr.DownloadButton("Download the trained model (.safetensors)", value=None, interactive=False)
+                quick = budgets("v3")["quick"]
+                with gr.Accordion("Steps, batch size, learning rate", open=False):  # here: the controls fit 720 px
+                    with gr.Row():
+                        steps = gr.Number(quick.steps, label="Steps", info=f"1 to {MAX_STEPS:,}")
+                        batch_size = gr.Number(quick.batch_size, label=batch_label("v3"), info=batch_info("v3"))
+                        learning_rate = gr.Number(pixelar.MODELS["v3"].learning_rate, label="Learning rate (AdamW)",
+                                                  step=1e-4, info="above 0, at most 1")
         plan = gr.State(None)
         turn = gr.Timer(POLL_SECONDS, active=False)  # ticks while this session's run waits in line
         recheck = gr.Timer(RECHECK_SECONDS, active=False)  # ticks while expected times wait for the server's run to end

@@ -40,7 +40,7 @@ def test_sample_counts(value, ok):
     if ok:
         assert common.check_count(value) == int(value)
     else:
-        with pytest.raises(ValueError, match="Number of samples must be a whole number from 1 to 64"):
+        with pytest.raises(ValueError, match="Samples must be a whole number from 1 to 64"):
             common.check_count(value)
 
 
@@ -427,7 +427,7 @@ ANYTHING = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12), st.
 @hypothesis_settings(max_examples=300, deadline=None)
 @given(ANYTHING)
 def test_every_check_returns_a_valid_value_or_names_its_field(value):
-    for check, field in [(common.check_temperature, "Temperature"), (common.check_count, "Number of samples"),
+    for check, field in [(common.check_temperature, "Temperature"), (common.check_count, "Samples"),
                          (common.check_seed, "Seed"), (common.check_top_k, "Top-k"), (common.check_top_p, "Top-p"),
                          (common.check_learning_rate, "Learning rate")]:
         try:

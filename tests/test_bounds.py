@@ -77,7 +77,7 @@ WHOLE_CHECKS = [  # (check, field, the whole numbers it accepts, whether None me
     (lambda v: influence(tiny("v3", hidden=8), np.zeros(784, dtype=np.int64), v, 5), "label", (0, 9), False),
     (lambda v: experiments.real_image(_split(), v), "image number", (0, 4), False),
     (lambda v: experiments.random_index_of_class(_split(), v), "class", (0, 2**31 - 1), False),
-    (lambda v: common.check_count(v), "Number of samples", (1, 64), False),
+    (lambda v: common.check_count(v), "Samples", (1, 64), False),
     (lambda v: common.check_whole(v, "Steps", 1, 10**6), "Steps", (1, 10**6), False),
 ]
 

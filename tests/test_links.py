@@ -85,7 +85,7 @@ def test_a_step_link_opens_the_same_image_at_its_step_and_what_if(app_links):
 
 def test_a_generate_link_draws_its_grid(app_links):
     shown = values_by_label(opened(app_links, tab="generate", model="v1", seed="7", n="4", entropy="1"))
-    assert shown["Seed"] == 7 and shown["Number of samples"] == 4 and shown["Entropy maps too"] is True
+    assert shown["Seed"] == 7 and shown["Samples (1–64)"] == 4 and shown["Entropy maps too"] is True
     assert shown["generate-caption"].startswith("**4 samples** from **v1**")
     assert shown["Samples"].size[0] > 0  # the grid
 
@@ -106,7 +106,7 @@ def test_a_train_link_sets_shape_and_preset(app_links):
     ({"tab": "step", "model": "v3", "whatif": "10:99"}, "bin"),
     ({"tab": "step", "model": "v3", "look": "maybe"}, "tick box"),
     ({"tab": "generate", "model": "v3", "n": "10" * 200}, "longer than"),
-    ({"tab": "generate", "model": "v3", "n": "0"}, "Number of samples"),
+    ({"tab": "generate", "model": "v3", "n": "0"}, "Samples"),
     ({"tab": "train", "model": "v9"}, "model"),
     ({"tab": "train", "model": "v3", "k": "3.7"}, "K"),
     ({"tab": "train", "model": "v3", "context": "5"}, "context"),

@@ -1,0 +1,53 @@
+"""One screen per tab, in real Chromium: at a projector's 1280x720 every control of every tab is on screen without
+scrolling (the closed "What to try here" help and the class board below the Train tab aside); on a phone's 390x844
+the page scrolls to a result when it arrives, since it lands far below its button."""
+import pytest
+
+from test_browser import CHROMIUM, PHONE, PROJECTOR, browser, open_app, sample_into_player, shot  # noqa: F401
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium"),
+]
+
+TABS = {"Generate": "tab-generate", "Step through": "tab-step", "Explore": "tab-explore", "Draw": "tab-draw",
+        "Train": "tab-train"}
+# every visible control of a tab that is off screen: [tag, text, top, bottom]
+OFF_SCREEN = """(id) => {
+  const off = [];
+  for (const el of document.getElementById(id).querySelectorAll('button, input, select, textarea, canvas')) {
+    if (el.closest('.guided-tour, #class-board')) continue;
+    const r = el.getBoundingClientRect();
+    if (!r.width || !r.height || getComputedStyle(el).visibility === 'hidden') continue;
+    if (r.top < 0 || r.left < 0 || r.bottom > innerHeight + 0.5 || r.right > innerWidth + 0.5)
+      off.push([el.tagName, (el.innerText || el.getAttribute('aria-label') || el.name || '').slice(0, 30), r.top, r.bottom]);
+  }
+  return off;
+}"""
+
+
+def test_every_control_of_every_tab_is_on_a_projectors_screen(browser, app_server):
+    page = open_app(browser, app_server.url, PROJECTOR)
+    for name, elem_id in TABS.items():
+        page.get_by_role("tab", name=name).click()
+        page.locator(f"#{elem_id}").wait_for()
+        page.wait_for_timeout(500)  # the tab's own refresh
+        assert page.evaluate("() => window.scrollY") == 0
+        assert page.evaluate(OFF_SCREEN, elem_id) == [], name
+    sample_into_player(page)  # the player's own controls too, with a trace loaded
+    assert page.evaluate(OFF_SCREEN, "tab-step") == []
+
+
+def test_a_phone_scrolls_to_the_result_when_it_arrives(browser, app_server):
+    page = open_app(browser, app_server.url, PHONE)
+    page.locator("#generate-button").click()
+    grid = page.locator("#generate-grid img")
+    grid.wait_for()
+    page.wait_for_function("() => { const r = document.querySelector('#generate-grid img').getBoundingClientRect();"
+                           " return r.top >= -1 && r.top < innerHeight * 0.55; }")  # scrolled to (as far as the page goes)
+    shot(page, "phone-generate-result")
+    page.evaluate("() => window.scrollTo(0, 0)")
+    sample_into_player(page)
+    page.wait_for_function("() => { const r = document.querySelector('#step-player').getBoundingClientRect();"
+                           " return r.top >= -1 && r.top < innerHeight * 0.55; }")
