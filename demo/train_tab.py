@@ -34,6 +34,7 @@ from .training import (
     TrainingRun,
     TrainingSlot,
     budget_choices,
+    run_seconds,
     budgets,
     format_seconds,
     samples_word,
@@ -101,11 +102,12 @@ def shape_line(kind: str, shape: Shape) -> str:
     return line
 
 
-def run_line(kind: str, steps: int, batch_size: int, rate: float) -> str:
-    """This run's expected time at ``rate`` samples/s measured here."""
+def run_line(kind: str, steps: int, batch_size: int, rate: float, check_seconds: float = 0.0) -> str:
+    """This run's expected time at ``rate`` samples/s, and ``check_seconds`` per held-out check, measured here."""
     what = "images" if unit(kind) == "images" else "(image, pixel) pairs"
-    return (f"This run: {steps:,} steps × {batch_size:,} {what} ≈ **{format_seconds(steps * batch_size / rate)}** "
-            f"at the **{rate:,.0f} {samples_word(kind)}/s** measured here for this shape.")
+    seconds = run_seconds(steps, batch_size, rate, check_seconds)
+    return (f"This run: {steps:,} steps × {batch_size:,} {what} ≈ **{format_seconds(seconds)}** "
+            f"at the **{rate:,.0f} {samples_word(kind)}/s** measured here for this shape, with its held-out checks.")
 
 
 def samples_picture(step: int, trace: pixelar.Trace, names: list[str], conditional: bool) -> gr.Image:
@@ -199,12 +201,13 @@ class Trainer:
         except ValueError as error:
             yield gr.skip(), f"{line}. {error}", gr.skip(), done
             return
-        text = f"{line}. {run_line(kind, steps, batch_size, rate)}"
-        expected = steps * batch_size / rate
+        check_seconds = throughput.check_seconds.get((kind, shape), 0.0)
+        text = f"{line}. {run_line(kind, steps, batch_size, rate, check_seconds)}"
+        expected = run_seconds(steps, batch_size, rate, check_seconds)
         if slot.max_minutes and expected > slot.max_minutes * 60:
             text += f" This server stops a run after **{slot.max_minutes:g} minutes**, keeping what it trained."
         long_run = gr.Checkbox(visible=expected > LONG_RUN_SECONDS, value=False)
-        yield gr.Radio(budget_choices(kind, rate)), text, long_run, done
+        yield gr.Radio(budget_choices(kind, rate, check_seconds)), text, long_run, done
 
     def describe_data(self, name):
         loaded, notice = self.data_sets.load(name)
@@ -291,7 +294,7 @@ class Trainer:
         if result.steps == 0:
             return "Stopped before the first step: nothing to keep.", None
         if result.seconds >= REPRESENTATIVE_SECONDS:
-            self.throughput.record(plan, result.samples_seen / result.seconds)
+            self.throughput.record(plan, result)
         name = workspace.add(model)
         metadata = run_metadata(model, result, plan.config, data, result.held_out_nll, CHECK_IMAGES)
         path = pixelar.save_checkpoint(model, workspace.folder / f"{name}.safetensors", **metadata)

@@ -64,15 +64,28 @@ def samples_word(kind: str) -> str:
     return "images" if unit(kind) == "images" else "samples"
 
 
-def budget_choices(kind: str, rate: float | None) -> list[tuple[str, str]]:
-    """The budget picker's labels for ``kind``, with each preset's expected time at ``rate`` samples/s if known."""
+def check_every(steps: int) -> int:
+    """Steps between the held-out checks of an app run: about eight a run, 50 to 1,000 steps apart."""
+    return min(1000, max(50, steps // 8))
+
+
+def run_seconds(steps: int, batch_size: int, rate: float, check_seconds: float = 0.0) -> float:
+    """A run's expected time: its samples at ``rate`` samples/s, plus its held-out checks (the untrained model's,
+    one every ``check_every`` steps, the last) at ``check_seconds`` each."""
+    checks = 2 + (steps - 1) // check_every(steps)
+    return steps * batch_size / rate + checks * check_seconds
+
+
+def budget_choices(kind: str, rate: float | None, check_seconds: float = 0.0) -> list[tuple[str, str]]:
+    """The budget picker's labels for ``kind``, with each preset's expected time at ``rate`` samples/s, and
+    ``check_seconds`` per held-out check, if known."""
     choices = []
     for key, b in budgets(kind).items():
         total = b.steps * b.batch_size
         size = f"{total / 1e6:.3g}M samples" if unit(kind) == "pixels" else f"{total:,} images"
         label = f"{b.name} · {size}"
         if rate:
-            label += f" · ≈ {format_seconds(total / rate)}"
+            label += f" · ≈ {format_seconds(run_seconds(b.steps, b.batch_size, rate, check_seconds))}"
         choices.append((label, key))
     return choices
 
@@ -136,7 +149,7 @@ class Plan:
             raise ValueError("steps and batch size must be whole numbers")
         config = pixelar.TrainConfig(
             steps=steps, batch_size=batch_size, learning_rate=learning_rate,
-            eval_every=min(1000, max(50, steps // 8)), eval_images=CHECK_IMAGES,
+            eval_every=check_every(steps), eval_images=CHECK_IMAGES,
         )
         config.validate()
         shape = shape or Shape.default(kind)
@@ -163,17 +176,21 @@ def format_seconds(seconds: float | None) -> str:
 
 
 class Throughput:
-    """Training samples per second on this server, per model kind and shape: measured by a short run on first use,
-    then updated by every real run."""
+    """How long runs take on this server, per model kind and shape: training samples per second and the time of one
+    held-out check (CHECK_IMAGES scored, SAMPLES_AT_CHECK drawn), measured on first use in the asking thread (one
+    compute thread, as a run has), then updated by every real run."""
 
     def __init__(self, data_sets: DataSets):
         self.data_sets = data_sets
         self.rates: dict[tuple[str, Shape], float] = {}
+        self.check_seconds: dict[tuple[str, Shape], float] = {}
         self._lock = threading.Lock()
 
     def expected_seconds(self, plan: Plan) -> float:
         """How long ``plan`` should take here (assuming 2-core speed until this server has measured its own)."""
-        return plan.samples / self.rates.get((plan.kind, plan.shape), ASSUMED_RATE[unit(plan.kind)])
+        key = (plan.kind, plan.shape)
+        rate = self.rates.get(key, ASSUMED_RATE[unit(plan.kind)])
+        return run_seconds(plan.config.steps, plan.config.batch_size, rate, self.check_seconds.get(key, 0.0))
 
     def rate(self, kind: str, shape: Shape, server_busy: bool) -> float | None:
         """Samples/s for ``kind`` at ``shape``; None if unknown and the server is too busy training to measure
@@ -183,14 +200,23 @@ class Throughput:
                 dataset, _ = self.data_sets.load("mnist-5k")
                 config = pixelar.TrainConfig(steps=10**6, batch_size=budgets(kind)["quick"].batch_size,
                                              max_seconds=MEASURE_SECONDS, eval_every=0, eval_images=1, report_seconds=3600)
-                result = pixelar.train(shape.build(kind), dataset, config)
+                model = shape.build(kind)
+                result = pixelar.train(model, dataset, config)
+                started = time.perf_counter()
+                pixelar.evaluate(model, dataset.held_out.subset(CHECK_IMAGES))
+                pixelar.sample(model, SAMPLES_AT_CHECK, temperature=1.0, seed=0)
+                self.check_seconds[(kind, shape)] = time.perf_counter() - started
                 self.rates[(kind, shape)] = result.samples_seen / result.seconds
             return self.rates.get((kind, shape))
 
-    def record(self, plan: Plan, rate: float) -> None:
-        """Keep a real run's rate (only at the presets' batch size: the rate depends on it)."""
-        if plan.config.batch_size == budgets(plan.kind)["quick"].batch_size and rate > 0:
-            self.rates[(plan.kind, plan.shape)] = rate
+    def record(self, plan: Plan, result: pixelar.TrainResult) -> None:
+        """Keep a real run's training rate, its checks' time taken out (only at the presets' batch size: the rate
+        depends on it). The check before training is not on the run's clock."""
+        key, steps = (plan.kind, plan.shape), result.steps
+        checks = 1 + (steps - 1) // check_every(plan.config.steps) if steps else 0
+        training = result.seconds - checks * self.check_seconds.get(key, 0.0)
+        if plan.config.batch_size == budgets(plan.kind)["quick"].batch_size and training > 0 and steps:
+            self.rates[key] = result.samples_seen / training
 
 
 class TrainingSlot:
