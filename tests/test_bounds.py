@@ -135,12 +135,12 @@ def test_temperature_and_top_p_refuse_what_is_not_a_number_in_range(value):
 
 
 class _MeasuredSpeed:
-    """A stand-in for ``Throughput``: every shape already measured at 50,000 samples/s."""
+    """A stand-in for ``Throughput``: every shape already measured at 50,000 samples/s, a check at a second."""
 
-    rates = {}
+    rates, check_seconds = {}, {}
 
     def rate(self, kind, shape, busy):
-        self.rates[(kind, shape)] = 50_000.0
+        self.rates[(kind, shape)], self.check_seconds[(kind, shape)] = 50_000.0, 1.0
         return 50_000.0
 
 
