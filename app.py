@@ -65,6 +65,13 @@ CSS = """
 #shelf-notice p { font-size: 14px; margin: 0; white-space: nowrap; overflow: hidden; text-overflow: ellipsis;
   color: var(--color-accent); }
 .small-note, .small-note p { font-size: 15px; color: var(--body-text-color-subdued); }
+/* Present in Generate: the result column alone fills the screen, its pictures as tall as it allows */
+#generate-result.presenting { position: fixed; inset: 0; z-index: 1000; margin: 0; padding: 10px 16px; overflow: auto;
+  display: flex !important; flex-direction: column !important; flex-wrap: nowrap !important;
+  background: var(--background-fill-primary); }
+#generate-result.presenting .result img { max-height: calc(100vh - 112px); }
+#generate-result.presenting #generate-caption p { font-size: 18px; margin: 0; }
+.result-top { align-items: flex-start; flex-wrap: nowrap !important; }
 /* a result fits the projector's screen beside its controls */
 .result img { max-height: calc(100vh - 235px); object-fit: contain; }
 /* the Draw tab: its readings, surprise maps and completion on one projector screen */

@@ -31,6 +31,19 @@ INTRO = (
     "Pick a model, a digit and a temperature, and draw a grid of samples, one pixel at a time, left to right, "
     "top to bottom. The seed makes a result repeatable: same seed, same dice."
 )
+# Present: the result column (caption and pictures) fills the screen, as the step player's Present does
+PRESENT_JS = """() => {
+  const column = document.querySelector('#generate-result'), on = !column.classList.contains('presenting');
+  column.classList.toggle('presenting', on);
+  document.querySelector('#generate-present').textContent = on ? 'Leave full screen (Esc)' : 'Present (full screen)';
+  if (on && column.requestFullscreen) column.requestFullscreen().catch(() => {});
+  if (!on && document.fullscreenElement) document.exitFullscreen().catch(() => {});
+  if (on) document.addEventListener('fullscreenchange', function left() {
+    if (document.fullscreenElement) return;
+    document.removeEventListener('fullscreenchange', left);
+    if (column.classList.contains('presenting')) document.querySelector('#generate-present').click();
+  });
+}"""
 CLEARED = "Settings changed: press **Generate**, **Compare the models** or **Temperature strip**."
 
 
@@ -108,8 +121,11 @@ def build_generate_tab(shelf: Shelf, session: gr.State, services: Services) -> B
                 controls = sampler_controls(shelf, session, after_class=buttons, beside_new_seed=how_many)
                 gr.Markdown(INTRO, elem_classes="small-note")
                 guided_tour("generate")
-            with gr.Column(scale=3, min_width=320):
-                caption = gr.Markdown(elem_id="generate-caption")
+            with gr.Column(scale=3, min_width=320, elem_id="generate-result"):
+                with gr.Row(elem_classes="result-top"):
+                    caption = gr.Markdown(elem_id="generate-caption")
+                    present = gr.Button("Present (full screen)", size="sm", scale=0, min_width=150,
+                                        elem_id="generate-present")
                 with gr.Row():
                     grid = gr.Image(
                         label="Samples", type="pil", format="png", interactive=False, elem_classes="pixelated result",
@@ -182,6 +198,8 @@ def build_generate_tab(shelf: Shelf, session: gr.State, services: Services) -> B
             on_strip, inputs=[session, *controls.inputs], outputs=[*results, controls.seed],
             **SAMPLING, api_visibility="private", show_progress_on=[grid],
         )
+
+        present.click(None, js=PRESENT_JS)  # in the page: the result column fills the screen (Esc or the button leaves)
 
         # results that no longer match the inputs are cleared, in the page (no request)
         changed = [box.input for box in (*controls.inputs, count, show_entropy) if box is not controls.new_seed]

@@ -51,3 +51,24 @@ def test_a_phone_scrolls_to_the_result_when_it_arrives(browser, app_server):
     sample_into_player(page)
     page.wait_for_function("() => { const r = document.querySelector('#step-player').getBoundingClientRect();"
                            " return r.top >= -1 && r.top < innerHeight * 0.55; }")
+
+
+def test_present_fills_the_projector_with_generates_pictures(browser, app_server):
+    page = open_app(browser, app_server.url, PROJECTOR)
+    page.locator("#generate-button").click()
+    page.locator("#generate-grid img").wait_for()
+    page.locator("#generate-present").click()
+    page.wait_for_function("() => document.querySelector('#generate-result').classList.contains('presenting')")
+    page.wait_for_timeout(300)
+    grid = page.locator("#generate-grid img").bounding_box()
+    assert grid["height"] >= 600, grid  # was 485 beside the controls
+    shot(page, "generate-present")
+    old = page.evaluate("() => document.querySelector('#generate-grid img').src")
+    page.locator("#strip-button").evaluate("button => button.click()")  # under the presented column: clicked in the page
+    page.wait_for_function("old => { const img = document.querySelector('#generate-grid img');"
+                           " return img && img.complete && img.src !== old; }", arg=old)
+    strip = page.locator("#generate-grid img").bounding_box()
+    assert strip["width"] >= 1100, strip  # four temperatures across the screen
+    page.keyboard.press("Escape")
+    page.locator("#generate-present").click()
+    page.wait_for_function("() => !document.querySelector('#generate-result').classList.contains('presenting')")
