@@ -23,7 +23,7 @@ import gradio as gr
 import torch
 
 from demo.board import Board, default_datasets, resolve_data_dir
-from demo.board_tab import build_board_section
+from demo.board_tab import build_board_section, remembered_token, restore_session
 from demo.common import refresh_picker
 from demo.data import DataSets
 from demo.draw_tab import build_draw_tab
@@ -141,8 +141,11 @@ def build_app(checkpoints: str | Path, data_root: str | Path = "data",
                 build_draw_tab(shelf, data_sets, session, services),
                 build_train_tab(data_sets, session, TrainingSlot(max_train_minutes), services.batcher),
             ]
+        kept = remembered_token(board)
+        restored = app.load(restore_session, inputs=[kept, session], outputs=[session, kept], api_visibility="private",
+                            queue=False)  # first: every later load event sees the session
         with tabs[-1].tab, gr.Column(elem_id="class-board"):  # the class board, at the bottom of the Train tab
-            build_board_section(board, session, board_notice, open_triggers=[app.load, tabs[-1].tab.select])
+            build_board_section(board, session, board_notice, open_triggers=[tabs[-1].tab.select], restored=restored)
         pickers = [picker for tab in tabs for picker in tab.pickers]
 
         def refresh(workspace, *current):
@@ -150,7 +153,7 @@ def build_app(checkpoints: str | Path, data_root: str | Path = "data",
 
         refresh_options = {"inputs": [session, *pickers], "outputs": pickers, "api_visibility": "private", "queue": False}
         gr.on([tab.tab.select for tab in tabs], refresh, **refresh_options)
-        filled = app.load(refresh, **refresh_options)
+        filled = restored.then(refresh, **refresh_options)
         wire_links(app, tab_row, tabs, session, after=filled, share=share, lesson=lesson)  # the page's link opens once pickers are filled
         app.load(shelf.notice, outputs=notice, api_visibility="private", queue=False)  # files skipped, if any
     return app

@@ -30,6 +30,7 @@ import hmac
 import logging
 import os
 import queue
+import secrets
 import shutil
 import sqlite3
 import tempfile
@@ -80,6 +81,17 @@ CREATE TABLE IF NOT EXISTS entries (
 );
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+
+def _secret(path: Path) -> str:
+    """A random secret kept in ``path`` (readable by this user only), made on first use: the same after a restart."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(descriptor, "w") as out:
+        out.write(secrets.token_hex(32))
+    return path.read_text().strip()
 
 
 class BoardError(ValueError):
@@ -221,6 +233,7 @@ class Board:
         self.models_dir.mkdir(parents=True, exist_ok=True)
         self.sheets_dir.mkdir(parents=True, exist_ok=True)
         self.db_path = self.folder / "board.sqlite3"
+        self.browser_secret = _secret(self.folder / "browser-secret")  # encrypts the token each browser keeps
         key = os.environ.get(TEACHER_KEY_ENV) if teacher_key is None else teacher_key
         self._teacher_digest = hashlib.sha256(key.encode()).digest() if key else None  # the key itself is not kept
         self.classifiers = Path(classifiers) if classifiers is not None else None

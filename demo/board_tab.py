@@ -9,6 +9,8 @@ functions of their own, for tests.
 """
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 
 import gradio as gr
@@ -106,6 +108,9 @@ def entry_choices(entries: list[Entry], token: str | None = None, mine_only: boo
     return [(f"#{e.id} {e.name}" + (" (hidden)" if e.hidden else ""), e.id) for e in sorted(picked, key=lambda e: e.id)]
 
 
+TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{32}")  # what secrets.token_urlsafe(24) makes
+
+
 def _token(workspace: Workspace | None) -> str | None:
     return workspace.token if workspace is not None else None
 
@@ -134,10 +139,26 @@ class CheckpointUpload(gr.File):
         return super().preprocess(upload)
 
 
-def build_board_section(board: Board, session: gr.State, notice: str | None = None, open_triggers=()) -> BoardSection:
+def remembered_token(board: Board) -> gr.BrowserState:
+    """The board token this browser keeps (encrypted with the board's secret), so that a student's entries stay
+    theirs after a reload or a restart of the server."""
+    return gr.BrowserState(None, storage_key="pixelar-board-token", secret=board.browser_secret)
+
+
+def restore_session(kept, workspace: Workspace | None) -> tuple[Workspace, str]:
+    """The page's workspace on load, holding the token its browser kept (a new one if it kept none, or anything else);
+    and the token to keep."""
+    if workspace is None:
+        workspace = Workspace(kept if isinstance(kept, str) and TOKEN_PATTERN.fullmatch(kept) else None)
+    return workspace, workspace.token
+
+
+def build_board_section(board: Board, session: gr.State, notice: str | None = None, open_triggers=(),
+                        restored=None) -> BoardSection:
     """The class board inside the current Blocks context (e.g. at the bottom of the Train tab). ``open_triggers``:
-    events that re-read the board for the session (``app.load``, the tab's ``select``); the table is also re-read
-    on every page load."""
+    events that re-read the board for the session (the tab's ``select``); ``restored``: the page-load event that
+    restores the session (``restore_session``), after which the board is read; the table is also re-read on every
+    page load."""
     gr.Markdown("### Class board")
     if notice:
         gr.Markdown(as_markdown(notice), elem_classes="small-note")
@@ -196,6 +217,9 @@ def build_board_section(board: Board, session: gr.State, notice: str | None = No
 
     gr.on([refresh.click, timer.tick, *open_triggers], on_refresh, inputs=[session, key], outputs=view_outputs,
           api_visibility="private", queue=False, show_progress="hidden")
+    if restored is not None:
+        restored.then(on_refresh, inputs=[session, key], outputs=view_outputs, api_visibility="private", queue=False,
+                      show_progress="hidden")
 
     @friendly
     def on_show(entry_id, teacher_key):

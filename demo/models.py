@@ -51,11 +51,12 @@ class Workspace:
     Lives in a ``gr.State`` (None until a handler first needs it); never shared between sessions.
     """
 
-    def __init__(self):
+    def __init__(self, token: str | None = None):
         self.models: dict[str, PixelModel] = {}
         self.trained_count = 0
         self.stop: threading.Event | None = None  # set by Stop, and when a run ends; a new one for every run
-        self.token = secrets.token_urlsafe(24)  # unguessable: the class board knows this session's entries by it
+        # unguessable: the class board knows this session's entries by it (the browser keeps it: ``board_tab``)
+        self.token = token or secrets.token_urlsafe(24)
         self._folder: Path | None = None
 
     @property

@@ -372,3 +372,17 @@ def test_an_entry_that_cannot_be_scored_says_why(tiny_checkpoints, tmp_path):
     assert "failed: data set" in board_html(board.entries())
     with pytest.raises(KeyError):
         board.model(entry.key)
+
+
+def test_a_browser_keeps_its_token_and_a_forged_one_is_replaced(tmp_path):
+    from demo.board_tab import restore_session
+
+    kept = Workspace().token
+    workspace, token = restore_session(kept, None)
+    assert workspace.token == token == kept  # a reload: the same entries are this session's
+    for forged in (None, "", "x" * 33, "<script>", 7, ["a"], kept[:-1] + "!"):
+        workspace, token = restore_session(forged, None)
+        assert token == workspace.token != forged and len(token) == 32
+    assert restore_session("y" * 32, workspace)[1] == workspace.token  # a session already open keeps its own
+    assert make_board(tmp_path / "a").browser_secret == make_board(tmp_path / "a", start=False).browser_secret  # a restart
+    assert oct((tmp_path / "a" / "browser-secret").stat().st_mode)[-3:] == "600"

@@ -110,6 +110,9 @@ def test_one_session_publishes_and_another_opens_it(browser, app_server, tiny_ch
     author.locator("#tab-train input[type=file]").set_input_files(str(tiny_checkpoints / "v1.safetensors"))
     author.get_by_role("button", name="Publish this file").click()
     author.locator("#board-table").get_by_text("Ada's <b>tiny</b> V1").first.wait_for()
+    author.reload()  # the browser keeps the session's board token: the entry is still "yours"
+    author.get_by_role("tab", name="Train").click()
+    author.locator("#board-table").get_by_text("(yours)").first.wait_for()
 
     reader = open_app(browser, app_server.url)
     reader.get_by_role("tab", name="Train").click()
