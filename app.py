@@ -55,6 +55,11 @@ CSS = """
 #shelf-notice p { font-size: 14px; margin: 0; white-space: nowrap; overflow: hidden; text-overflow: ellipsis;
   color: var(--color-accent); }
 .small-note, .small-note p { font-size: 15px; color: var(--body-text-color-subdued); }
+/* Gradio's label badge and its buttons (fullscreen, download) sit in a strip above a picture, never on it: the label
+   takes its own line, the buttons go to the block's top right (beside the label, or on a strip of their own) */
+.block.picture > label.float:not(.hide) { position: static; max-width: calc(100% - 90px); }
+.block.picture .image-container { position: static; }
+.block.picture:not(:has(> label.float:not(.hide))) .image-container { padding-top: 28px; }
 /* a result fits the projector's screen beside its controls */
 .result img { max-height: calc(100vh - 235px); object-fit: contain; }
 /* the Draw tab: its readings, surprise maps and completion on one projector screen */
