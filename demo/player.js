@@ -487,7 +487,11 @@ function fitHeight() {  // the pictures take what the screen has left below the 
   // controls, caption, readout, reshaping row (presenting, the player is the screen's height: measure its content)
   const content = ui.body.lastElementChild.getBoundingClientRect().bottom - ui.root.getBoundingClientRect().top + 6;
   const rest = content - main.offsetHeight;
-  const h = Math.max(240, Math.min(660, window.innerHeight - top - rest - 14));
+  // never shorter than the bars, numbers and maps beside the canvas at their least (or they run over the readout)
+  const side = main.querySelector('.px-side'), shown = [...side.children].filter((c) => c.offsetParent !== null);
+  const least = shown.reduce((sum, c) => sum + (parseFloat(getComputedStyle(c).minHeight) || c.offsetHeight),
+                             (parseFloat(getComputedStyle(side).rowGap) || 0) * (shown.length - 1));
+  const h = Math.max(240, least, Math.min(660, window.innerHeight - top - rest - 14));
   ui.root.style.setProperty('--px-main-h', `${h}px`);
 }
 // the moment on screen, for the page's link (demo/links.py): the step once it stays put, the what-if, where it looked
