@@ -164,6 +164,46 @@ def test_bad_numbers_are_refused_by_name_and_range_never_clamped(page, app_serve
     assert "ComponentProcessingError" not in app_server.output()
 
 
+CHROME_OVER_PICTURE = """(id) => { const block = document.querySelector('#' + id);
+  const shown = (e) => { const b = e.getBoundingClientRect(); return b.width > 0 && b.height > 0; };
+  const box = (e) => { const b = e.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom]; };
+  const pictures = [...block.querySelectorAll('img, canvas, svg')].filter((e) => shown(e) && !e.closest('label, .icon-button-wrapper'));
+  const chrome = [...block.querySelectorAll('label, .icon-button-wrapper, .icon-button-wrapper button')].filter(shown);
+  const over = [];
+  for (const c of chrome) for (const p of pictures) { const [a, b] = [box(c), box(p)];
+    if (a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3]) over.push(`${c.tagName}.${c.className} over ${p.tagName}`); }
+  return {pictures: pictures.length, chrome: chrome.length, over}; }"""  # Gradio's label and buttons on a picture
+
+
+def chrome_over_picture(page, elem_id: str, chrome: int = 1) -> list[str]:
+    """What of Gradio's own label badge and buttons lies on the block's picture (one picture, ``chrome`` of them at least)."""
+    found = page.evaluate(CHROME_OVER_PICTURE, elem_id)
+    assert found["pictures"] >= 1 and found["chrome"] >= chrome, (elem_id, found)
+    return found["over"]
+
+
+@pytest.mark.parametrize("viewport", [PROJECTOR, PHONE], ids=["projector", "phone"])
+def test_gradio_labels_and_buttons_never_cover_a_picture(browser, app_server, viewport):
+    """Issue 20: the samples, their entropy maps and the temperature strip keep their top rows clear of Gradio's
+    label badge and fullscreen/download buttons."""
+    page = open_app(browser, app_server.url, viewport)
+    name = "projector" if viewport is PROJECTOR else "phone"
+    page.locator("#tab-generate").get_by_label("Entropy maps too").check()
+    page.locator("#generate-button").click()
+    page.wait_for_function("() => document.querySelector('#generate-entropy img')?.complete")
+    assert chrome_over_picture(page, "generate-grid", 2) == []
+    assert chrome_over_picture(page, "generate-entropy", 3) == []  # its label and two buttons
+    page.locator("#generate-entropy").scroll_into_view_if_needed()
+    shot(page, f"pictures-clear-{name}")
+    old = image_src(page, "generate-grid")
+    page.locator("#strip-button").click()
+    wait_for_new_image(page, "generate-grid", old)
+    assert chrome_over_picture(page, "generate-grid", 2) == []
+    page.locator("#generate-grid").scroll_into_view_if_needed()
+    shot(page, f"strip-clear-{name}")
+    page.context.close()
+
+
 # ---- Step through: the browser-side player ----
 
 
@@ -648,6 +688,7 @@ def test_a_tiny_training_run_plots_live_and_its_model_reaches_generate(page):
     assert page.evaluate("() => window.plotPictures.size") >= 2, "the plot never updated during the run"
     page.wait_for_function("() => document.querySelector('#train-stop button, #train-stop').disabled")
     assert "my-v3-1 is ready" in status(page)
+    assert chrome_over_picture(page, "train-plot") == [] and chrome_over_picture(page, "train-samples", 2) == []
     page.evaluate("() => window.scrollTo(0, 0)")
     shot(page, "train-done")
     with page.expect_download() as download:
