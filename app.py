@@ -60,8 +60,8 @@ CSS = """
 .block.picture > label.float:not(.hide) { position: static; max-width: calc(100% - 90px); }
 .block.picture .image-container { position: static; }
 .block.picture:not(:has(> label.float:not(.hide))) .image-container { padding-top: 28px; }
-/* a result fits the projector's screen beside its controls */
-.result img { max-height: calc(100vh - 235px); object-fit: contain; }
+/* a result fits the projector's screen beside its controls (and above it, the strip of buttons) */
+.result img { max-height: calc(100vh - 265px); object-fit: contain; }
 /* the Draw tab: its readings, surprise maps and completion on one projector screen */
 #draw-table table { margin: 0; }
 #draw-table th, #draw-table td { padding: 3px 8px !important; font-size: 15px; line-height: 1.3; }
