@@ -233,7 +233,7 @@ function binLabels(g, K, L, slot, fs) {
   const widest = () => { g.font = `${size}px sans-serif`; return g.measureText(String(K - 1)).width + gap; };
   while (size > 13 && widest() > slot) size--;
   let every = 1;
-  while (widest() > slot * every) every *= 2;
+  while (every < K && widest() > slot * every) every *= 2;  // a hidden canvas (no width) still ends
   const out = [];
   for (let b = 0; b < K; b += every) {
     const centre = L + (b + 0.5) * slot, half = g.measureText(String(b)).width / 2;
