@@ -65,15 +65,22 @@ CSS = """
 #shelf-notice p { font-size: 14px; margin: 0; white-space: nowrap; overflow: hidden; text-overflow: ellipsis;
   color: var(--color-accent); }
 .small-note, .small-note p { font-size: 15px; color: var(--body-text-color-subdued); }
-/* Present in Generate: the result column alone fills the screen, its pictures as tall as it allows */
+/* Gradio's label badge and its buttons (fullscreen, download) sit in a strip above a picture, never on it: the label
+   takes its own line, the buttons go to the block's top right (beside the label, or on a strip of their own) */
+.block.picture > label.float:not(.hide) { position: static; max-width: calc(100% - 90px); }
+.block.picture .image-container { position: static; }
+.block.picture:not(:has(> label.float:not(.hide))) .image-container { padding-top: 28px; }
+/* Present in Generate: the result column alone fills the screen, its pictures as tall as it allows (no buttons) */
 #generate-result.presenting { position: fixed; inset: 0; z-index: 1000; margin: 0; padding: 10px 16px; overflow: auto;
   display: flex !important; flex-direction: column !important; flex-wrap: nowrap !important;
   background: var(--background-fill-primary); }
 #generate-result.presenting .result img { max-height: calc(100vh - 112px); }
+#generate-result.presenting .block.picture .image-container { padding-top: 0; }
+#generate-result.presenting .icon-button-wrapper { display: none; }
 #generate-result.presenting #generate-caption p { font-size: 18px; margin: 0; }
 .result-top { align-items: flex-start; flex-wrap: nowrap !important; }
-/* a result fits the projector's screen beside its controls */
-.result img { max-height: calc(100vh - 235px); object-fit: contain; }
+/* a result fits the projector's screen beside its controls (and above it, the strip of buttons) */
+.result img { max-height: calc(100vh - 265px); object-fit: contain; }
 /* the Draw tab: its readings, surprise maps and completion on one projector screen */
 #draw-table table { margin: 0; }
 #draw-table th, #draw-table td { padding: 3px 8px !important; font-size: 15px; line-height: 1.3; }

@@ -128,12 +128,12 @@ def build_generate_tab(shelf: Shelf, session: gr.State, services: Services) -> B
                                         elem_id="generate-present")
                 with gr.Row():
                     grid = gr.Image(
-                        label="Samples", type="pil", format="png", interactive=False, elem_classes="pixelated result",
+                        label="Samples", type="pil", format="png", interactive=False, elem_classes="pixelated result picture",
                         elem_id="generate-grid", buttons=["download", "fullscreen"], show_label=False,
                     )
                     entropy = gr.Image(
                         label="Entropy of each step (bright: the model was unsure)", type="pil", format="png",
-                        visible=False, interactive=False, elem_classes="pixelated result", elem_id="generate-entropy",
+                        visible=False, interactive=False, elem_classes="pixelated result picture", elem_id="generate-entropy",
                         buttons=["download", "fullscreen"],
                     )
 

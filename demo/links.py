@@ -43,10 +43,11 @@ LINK_JS = """
       else own[key] = value === true ? '1' : String(value);
       if (name === tab) write();
     },
-    tab(name) { if (ready) { tab = name; write(); } },
+    tab(name) { tab = name; write(); },
     ready(opened, step, layout, now) {  // the tab and lesson step the link opened; every linked control's value
       layout.forEach(([name, key], i) => window.pixelarLink.set(name, key, now[i]));
-      tab = opened || 'generate'; lesson = step; ready = true; write();
+      if (opened) tab = opened;  // else the tab a student opened meanwhile, or the first
+      lesson = step; ready = true; write();
     },
   };
 }

@@ -31,6 +31,7 @@ window.pixelarPlayers = window.pixelarPlayers || [];
 const hook = {frames: 0, get step() { return st.step; }, get playing() { return st.playing; },
               get loaded() { return st.data ? st.data.id : null; }, reshape: (lp, t, k, p) => reshape(lp, t, k, p),
               lookRequests: 0,  // where_it_looked calls sent
+              binLabels(panel = 0) { const p = st.data && st.data.panels[panel]; return p && p.bars ? p.bars.labels : null; },
               tokens(panel = 0) { return st.data ? Array.from(st.data.panels[panel].tokens) : null; },
               looked(panel = 0) {  // the map received for the current step: {values (784, ÷ largest), max, ms} or {error}
                 const entry = st.looked.get(lookKey(panel, st.step));
@@ -209,8 +210,10 @@ function drawBars(canvas, panel, step) {
     if (sampled[b] > 0) g.fillRect(x, y(sampled[b]), bw, y(0) - y(sampled[b]));
     if (other) { g.strokeStyle = C.reshaped; g.lineWidth = 3; g.strokeRect(x, y(other[b]), bw, y(0) - y(other[b])); }
     g.fillStyle = grey(b, K); g.fillRect(x, h - B + 4, bw, 14);
-    g.fillStyle = C.text; g.textAlign = 'center'; g.fillText(String(b), x + bw / 2, h - B + 21);
   }
+  const labels = binLabels(g, K, L, slot, fs);
+  g.fillStyle = C.text; g.textAlign = 'center';
+  for (const [b, left, right] of labels) g.fillText(String(b), (left + right) / 2, h - B + 21);
   g.textAlign = 'left';
   const legendText = `chosen  sampled (${describe(d.temperature, d.top_k, d.top_p)})` + (other ? `  ${describe(s.t, s.k, s.p)}` : '');
   g.font = `${fitFont(g, legendText, w - L - 90, fs)}px sans-serif`;
@@ -223,7 +226,23 @@ function drawBars(canvas, panel, step) {
   legend(C.chosen, 'chosen');
   legend(C.bar, `sampled (${describe(d.temperature, d.top_k, d.top_p)})`);
   if (other) legend(C.reshaped, describe(s.t, s.k, s.p), true);
-  return {sampled, other, token, L, slot};
+  return {sampled, other, token, L, slot, labels};
+}
+function binLabels(g, K, L, slot, fs) {
+  // the bin numbers that fit under narrow bars: a smaller font (down to 13 px), then every 2nd, 4th, ... bin, so that
+  // no two touch; sets g.font and returns [bin, left, right] (CSS pixels) for each
+  const gap = 4;
+  let size = fs;
+  const widest = () => { g.font = `${size}px sans-serif`; return g.measureText(String(K - 1)).width + gap; };
+  while (size > 13 && widest() > slot) size--;
+  let every = 1;
+  while (every < K && widest() > slot * every) every *= 2;  // a hidden canvas (no width) still ends
+  const out = [];
+  for (let b = 0; b < K; b += every) {
+    const centre = L + (b + 0.5) * slot, half = g.measureText(String(b)).width / 2;
+    out.push([b, centre - half, centre + half]);
+  }
+  return out;
 }
 function fitFont(g, text, width, size) {  // the largest font size up to ``size`` at which ``text`` fits
   for (; size > 10; size--) { g.font = `${size}px sans-serif`; if (g.measureText(text).width <= width) break; }
@@ -468,8 +487,14 @@ function fitHeight() {  // the pictures take what the screen has left below the 
   if (!main || window.innerWidth <= 720) { ui.root.style.removeProperty('--px-main-h'); return; }
   const presenting = ui.root.classList.contains('px-presenting');
   const top = presenting ? 0 : ui.root.getBoundingClientRect().top + window.scrollY;
-  const rest = ui.root.offsetHeight - main.offsetHeight;  // controls, caption, readout, reshaping row
-  const h = Math.max(240, Math.min(660, window.innerHeight - top - rest - 14));
+  // controls, caption, readout, reshaping row (presenting, the player is the screen's height: measure its content)
+  const content = ui.body.lastElementChild.getBoundingClientRect().bottom - ui.root.getBoundingClientRect().top + 6;
+  const rest = content - main.offsetHeight;
+  // never shorter than the bars, numbers and maps beside the canvas at their least (or they run over the readout)
+  const side = main.querySelector('.px-side'), shown = [...side.children].filter((c) => c.offsetParent !== null);
+  const least = shown.reduce((sum, c) => sum + (parseFloat(getComputedStyle(c).minHeight) || c.offsetHeight),
+                             (parseFloat(getComputedStyle(side).rowGap) || 0) * (shown.length - 1));
+  const h = Math.max(240, least, Math.min(660, window.innerHeight - top - rest - 14));
   ui.root.style.setProperty('--px-main-h', `${h}px`);
 }
 // the moment on screen, for the page's link (demo/links.py): the step once it stays put, the what-if, where it looked

@@ -374,9 +374,9 @@ def train_layout() -> TrainView:
                 status = gr.Markdown("Not training.", elem_id="train-status")
                 with gr.Row():
                     plot = gr.Plot(label="Loss, bits per pixel (log scale): training line, held-out dots",
-                                   elem_id="train-plot", min_width=320, scale=3)
+                                   elem_id="train-plot", elem_classes="picture", min_width=320, scale=3)
                     samples = gr.Image(label="Samples at each held-out check", type="pil", format="png",
-                                       interactive=False, elem_classes="pixelated", elem_id="train-samples",
+                                       interactive=False, elem_classes="pixelated picture", elem_id="train-samples",
                                        min_width=200, scale=2)
                 download = gr.DownloadButton("Download the trained model (.safetensors)", value=None, interactive=False)
                 quick = budgets("v3")["quick"]

@@ -164,6 +164,46 @@ def test_bad_numbers_are_refused_by_name_and_range_never_clamped(page, app_serve
     assert "ComponentProcessingError" not in app_server.output()
 
 
+CHROME_OVER_PICTURE = """(id) => { const block = document.querySelector('#' + id);
+  const shown = (e) => { const b = e.getBoundingClientRect(); return b.width > 0 && b.height > 0; };
+  const box = (e) => { const b = e.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom]; };
+  const pictures = [...block.querySelectorAll('img, canvas, svg')].filter((e) => shown(e) && !e.closest('label, .icon-button-wrapper'));
+  const chrome = [...block.querySelectorAll('label, .icon-button-wrapper, .icon-button-wrapper button')].filter(shown);
+  const over = [];
+  for (const c of chrome) for (const p of pictures) { const [a, b] = [box(c), box(p)];
+    if (a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3]) over.push(`${c.tagName}.${c.className} over ${p.tagName}`); }
+  return {pictures: pictures.length, chrome: chrome.length, over}; }"""  # Gradio's label and buttons on a picture
+
+
+def chrome_over_picture(page, elem_id: str, chrome: int = 1) -> list[str]:
+    """What of Gradio's own label badge and buttons lies on the block's picture (one picture, ``chrome`` of them at least)."""
+    found = page.evaluate(CHROME_OVER_PICTURE, elem_id)
+    assert found["pictures"] >= 1 and found["chrome"] >= chrome, (elem_id, found)
+    return found["over"]
+
+
+@pytest.mark.parametrize("viewport", [PROJECTOR, PHONE], ids=["projector", "phone"])
+def test_gradio_labels_and_buttons_never_cover_a_picture(browser, app_server, viewport):
+    """Issue 20: the samples, their entropy maps and the temperature strip keep their top rows clear of Gradio's
+    label badge and fullscreen/download buttons."""
+    page = open_app(browser, app_server.url, viewport)
+    name = "projector" if viewport is PROJECTOR else "phone"
+    page.locator("#tab-generate").get_by_label("Entropy maps too").check()
+    page.locator("#generate-button").click()
+    page.wait_for_function("() => document.querySelector('#generate-entropy img')?.complete")
+    assert chrome_over_picture(page, "generate-grid", 2) == []
+    assert chrome_over_picture(page, "generate-entropy", 3) == []  # its label and two buttons
+    page.locator("#generate-entropy").scroll_into_view_if_needed()
+    shot(page, f"pictures-clear-{name}")
+    old = image_src(page, "generate-grid")
+    page.locator("#strip-button").click()
+    wait_for_new_image(page, "generate-grid", old)
+    assert chrome_over_picture(page, "generate-grid", 2) == []
+    page.locator("#generate-grid").scroll_into_view_if_needed()
+    shot(page, f"strip-clear-{name}")
+    page.context.close()
+
+
 # ---- Step through: the browser-side player ----
 
 
@@ -382,6 +422,73 @@ def test_presentation_mode_fills_the_screen(page):
     assert player.bounding_box()["width"] < 1270
 
 
+WHAT_IF_LINK = "?tab=step&model=v3&digit=3&seed=1232365067&step=600&whatif=500:15"
+PLAYER_LAYOUT = """() => { const root = document.querySelector('#step-player .px-player'), caption = root.querySelector('.px-caption');
+  const hook = window.pixelarPlayers.find(p => p.loaded), style = getComputedStyle(caption);
+  return {two: root.classList.contains('px-two'), text: caption.innerText,
+    caption: {scroll: [caption.scrollWidth, caption.scrollHeight], client: [caption.clientWidth, caption.clientHeight],
+              overflow: style.textOverflow, space: style.whiteSpace},
+    panels: [...root.querySelectorAll('.px-panel')].map((panel, i) => ({
+      canvas: panel.querySelector('.px-canvas').getBoundingClientRect().width,
+      bars: panel.querySelector('.px-bars').clientWidth, labels: hook.binLabels(i),
+      mapsBottom: panel.querySelector('.px-maps').getBoundingClientRect().bottom,
+      readoutTop: panel.querySelector('.px-readout').getBoundingClientRect().top}))}; }"""
+
+
+def player_layout(page) -> dict:
+    page.wait_for_timeout(300)  # a refit and a frame after the last change
+    return page.evaluate(PLAYER_LAYOUT)
+
+
+def check_readable(layout: dict) -> None:
+    """The caption is whole (wrapped, not cut or ended in an ellipsis); each panel's bin numbers do not touch and stay
+    under the bars; the maps end above the readout."""
+    caption = layout["caption"]
+    assert caption["scroll"][0] <= caption["client"][0] and caption["scroll"][1] <= caption["client"][1] + 1, caption
+    assert caption["overflow"] != "ellipsis" and caption["space"] != "nowrap", caption
+    assert layout["text"].startswith("What if step 500") and layout["text"].endswith("because of that one pixel.")
+    for panel in layout["panels"]:
+        labels = panel["labels"]
+        assert len(labels) >= 4 and labels[0][0] == 0, labels
+        assert all(right + 2 <= left for (_, _, right), (_, left, _) in zip(labels, labels[1:])), labels
+        assert labels[0][1] >= 0 and labels[-1][2] <= panel["bars"], (labels, panel["bars"])
+        assert panel["mapsBottom"] <= panel["readoutTop"] + 0.5, panel
+
+
+@pytest.mark.parametrize("viewport", [PROJECTOR, PHONE], ids=["projector", "phone"])
+def test_a_what_if_keeps_its_caption_bin_numbers_and_pictures_readable(browser, app_server, viewport):
+    """Issue 20: two futures side by side, on a projector and a phone: the whole caption, bin numbers that do not run
+    together, and each future's canvas at least half as wide as the one image's."""
+    page = open_app(browser, app_server.url + WHAT_IF_LINK, viewport)
+    page.wait_for_function("() => document.querySelector('#step-player .px-player')?.classList.contains('px-two')")
+    name = "projector" if viewport is PROJECTOR else "phone"
+    two = player_layout(page)
+    assert two["two"] and len(two["panels"]) == 2
+    check_readable(two)
+    page.evaluate("() => document.querySelector('#step-player .px-player').scrollIntoView()")
+    shot(page, f"what-if-{name}")
+    page.locator("#step-player .px-back").click()
+    one = player_layout(page)
+    assert not one["two"] and len(one["panels"]) == 1
+    check_readable(one)
+    if viewport is PROJECTOR:
+        assert [label[0] for label in one["panels"][0]["labels"]] == list(range(16))  # room for every bin number
+    single = one["panels"][0]["canvas"]
+    assert all(panel["canvas"] >= single / 2 for panel in two["panels"]), (single, two["panels"])
+    page.locator("#step-player .px-back").click()
+    if viewport is PROJECTOR:  # Present with two futures: readable too, the canvases larger than on the page
+        page.locator("#step-player .px-present").click()
+        presented = player_layout(page)
+        assert presented["two"]
+        check_readable(presented)
+        assert all(shown["canvas"] >= max(single, paged["canvas"]) for shown, paged in zip(presented["panels"], two["panels"]))
+        for canvas in page.locator("#step-player .px-canvas").all():
+            assert inside_viewport(page, canvas)
+        shot(page, "what-if-present")
+        page.keyboard.press("Escape")
+    page.context.close()
+
+
 def test_the_gif_marks_the_current_pixel(page):
     with page.expect_download() as download:
         page.get_by_role("button", name="Download as a GIF").click()
@@ -581,6 +688,7 @@ def test_a_tiny_training_run_plots_live_and_its_model_reaches_generate(page):
     assert page.evaluate("() => window.plotPictures.size") >= 2, "the plot never updated during the run"
     page.wait_for_function("() => document.querySelector('#train-stop button, #train-stop').disabled")
     assert "my-v3-1 is ready" in status(page)
+    assert chrome_over_picture(page, "train-plot") == [] and chrome_over_picture(page, "train-samples", 2) == []
     page.evaluate("() => window.scrollTo(0, 0)")
     shot(page, "train-done")
     with page.expect_download() as download:
