@@ -30,7 +30,7 @@ from demo.draw_tab import build_draw_tab
 from demo.explore_tab import build_explore_tab
 from demo.generate_tab import build_generate_tab
 from demo.lesson import step_href
-from demo.links import LINK_JS, share_button, wire_links
+from demo.links import LINK_JS, share_button, share_panel, wire_links
 from demo.models import Shelf, close_workspace, remove_session_folders
 from demo.services import Services
 from demo.step_tab import build_step_tab
@@ -96,6 +96,7 @@ CSS = """
   #shelf-notice p { white-space: normal; }
   #app-top { flex-wrap: wrap !important; }  /* the header on its own line, the lesson and share buttons under it */
   #app-header { min-width: 100% !important; }
+  #generate-present { display: none; }  /* a phone is not a projector */
 }
 """
 
@@ -137,7 +138,8 @@ def build_app(checkpoints: str | Path, data_root: str | Path = "data",
             gr.Markdown(HEADER, elem_id="app-header")
             gr.Button("Start the lesson", link=step_href(1), link_target="_self", size="sm", elem_id="lesson-start",
                       min_width=120, scale=0)
-            share = share_button()
+            button = share_button()
+        share = (button, *share_panel())  # under the header, when opened
         lesson = gr.HTML(visible=False, elem_id="lesson", padding=False)
         notice = gr.Markdown(elem_id="shelf-notice")
         with gr.Tabs() as tab_row:

@@ -239,7 +239,7 @@ def temperature_box(info: str | None = None, elem_id: str | None = None) -> gr.N
     """Temperature as a number box: a value out of range is refused with a message, never clamped."""
     low, high = APP_TEMPERATURE_RANGE
     return gr.Number(value=1.0, step=0.05, label="Temperature", info=info or f"{low:g} to {high:g}",
-                     elem_id=elem_id, min_width=80)
+                     elem_id=elem_id, min_width=100)
 
 
 def seed_box() -> gr.Number:

@@ -152,9 +152,12 @@ def share_html(link: str) -> str:
 # ---- layout and wiring ----
 
 
-def share_button() -> tuple[gr.Button, gr.Column, gr.HTML]:
-    """The "Share this view" button and its panel (closed): the link as a QR code and as text, Copy and Close."""
-    button = gr.Button("Share this view", size="sm", elem_id="share-button", min_width=120, scale=0)
+def share_button() -> gr.Button:
+    return gr.Button("Share this view", size="sm", elem_id="share-button", min_width=120, scale=0)
+
+
+def share_panel() -> tuple[gr.Column, gr.HTML]:
+    """The panel "Share this view" opens (closed until then): the link as a QR code and as text, Copy and Close."""
     with gr.Column(visible=False, elem_id="share-panel") as panel:
         qr = gr.HTML(elem_id="share-qr")
         with gr.Row():
@@ -163,13 +166,14 @@ def share_button() -> tuple[gr.Button, gr.Column, gr.HTML]:
     copy.click(None, js="() => { const url = document.querySelector('#share-qr code')?.textContent || location.href;"
                         " navigator.clipboard?.writeText(url).catch(() => {}); }")
     close.click(lambda: gr.Column(visible=False), outputs=panel, api_visibility="private", queue=False)
-    return button, panel, qr
+    return panel, qr
 
 
 def wire_links(app: gr.Blocks, tabs: gr.Tabs, built: list[BuiltTab], session: gr.State, after, share,
                lesson: gr.HTML) -> None:
     """Open the page's link once ``after`` (the load event that fills the pickers) is done, then let the page keep
-    the URL; each linked control, and each tab as it opens, writes its part. ``share``: ``share_button()``'s parts;
+    the URL; each linked control, and each tab as it opens, writes its part. ``share``: the button and
+    ``share_panel()``'s parts;
     ``lesson``: the lesson bar, shown when the link is a step of the lesson (``demo.lesson``)."""
     links = {tab.link.name: tab.link for tab in built if tab.link is not None}
     outputs = list({id(c): c for link in links.values() for c in link.outputs}.values())

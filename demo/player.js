@@ -494,8 +494,9 @@ function fitHeight() {  // the pictures take what the screen has left below the 
   const side = main.querySelector('.px-side'), shown = [...side.children].filter((c) => c.offsetParent !== null);
   const least = shown.reduce((sum, c) => sum + (parseFloat(getComputedStyle(c).minHeight) || c.offsetHeight),
                              (parseFloat(getComputedStyle(side).rowGap) || 0) * (shown.length - 1));
-  const h = Math.max(240, least, Math.min(660, window.innerHeight - top - rest - 14));
-  ui.root.style.setProperty('--px-main-h', `${h}px`);
+  const h = Math.round(Math.max(240, least, Math.min(660, window.innerHeight - top - rest - 14)));
+  const now = parseFloat(ui.root.style.getPropertyValue('--px-main-h')) || 0;
+  if (Math.abs(h - now) >= 2) ui.root.style.setProperty('--px-main-h', `${h}px`);  // settles (no half-pixel flicker)
 }
 // the moment on screen, for the page's link (demo/links.py): the step once it stays put, the what-if, where it looked
 let shared = '', sharedAt = 0;
