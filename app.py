@@ -163,7 +163,7 @@ def build_app(checkpoints: str | Path, data_root: str | Path = "data",
         refresh_options = {"inputs": [session, *pickers], "outputs": pickers, "api_visibility": "private", "queue": False}
         gr.on([tab.tab.select for tab in tabs], refresh, **refresh_options)
         filled = restored.then(refresh, **refresh_options)
-        wire_links(app, tab_row, tabs, session, after=filled, share=share, lesson=lesson)  # the page's link opens once pickers are filled
+        wire_links(tab_row, tabs, session, after=filled, share=share, lesson=lesson)  # the page's link opens once pickers are filled
         app.load(shelf.notice, outputs=notice, api_visibility="private", queue=False)  # files skipped, if any
     return app
 

@@ -169,12 +169,10 @@ def share_panel() -> tuple[gr.Column, gr.HTML]:
     return panel, qr
 
 
-def wire_links(app: gr.Blocks, tabs: gr.Tabs, built: list[BuiltTab], session: gr.State, after, share,
-               lesson: gr.HTML) -> None:
+def wire_links(tabs: gr.Tabs, built: list[BuiltTab], session: gr.State, after, share, lesson: gr.HTML) -> None:
     """Open the page's link once ``after`` (the load event that fills the pickers) is done, then let the page keep
     the URL; each linked control, and each tab as it opens, writes its part. ``share``: the button and
-    ``share_panel()``'s parts;
-    ``lesson``: the lesson bar, shown when the link is a step of the lesson (``demo.lesson``)."""
+    ``share_panel()``'s parts; ``lesson``: the lesson bar, shown when the link is a step of the lesson."""
     links = {tab.link.name: tab.link for tab in built if tab.link is not None}
     outputs = list({id(c): c for link in links.values() for c in link.outputs}.values())
     # model pickers last: the page sets outputs in order, and a picker's change refits its tab's class picker from the
