@@ -69,11 +69,16 @@ def check_every(steps: int) -> int:
     return min(1000, max(50, steps // 8))
 
 
+def checks_in_training(done: int, planned: int) -> int:
+    """Held-out checks on a run's training clock after ``done`` of its ``planned`` steps: one every ``check_every``
+    steps and the last (the untrained model's check comes before the clock starts)."""
+    return 1 + (done - 1) // check_every(planned) if done else 0
+
+
 def run_seconds(steps: int, batch_size: int, rate: float, check_seconds: float = 0.0) -> float:
     """A run's expected time: its samples at ``rate`` samples/s, plus its held-out checks (the untrained model's,
-    one every ``check_every`` steps, the last) at ``check_seconds`` each."""
-    checks = 2 + (steps - 1) // check_every(steps)
-    return steps * batch_size / rate + checks * check_seconds
+    then ``checks_in_training``) at ``check_seconds`` each."""
+    return steps * batch_size / rate + (1 + checks_in_training(steps, steps)) * check_seconds
 
 
 def budget_choices(kind: str, rate: float | None, check_seconds: float = 0.0) -> list[tuple[str, str]]:
@@ -213,8 +218,7 @@ class Throughput:
         """Keep a real run's training rate, its checks' time taken out (only at the presets' batch size: the rate
         depends on it). The check before training is not on the run's clock."""
         key, steps = (plan.kind, plan.shape), result.steps
-        checks = 1 + (steps - 1) // check_every(plan.config.steps) if steps else 0
-        training = result.seconds - checks * self.check_seconds.get(key, 0.0)
+        training = result.seconds - checks_in_training(steps, plan.config.steps) * self.check_seconds.get(key, 0.0)
         if plan.config.batch_size == budgets(plan.kind)["quick"].batch_size and training > 0 and steps:
             self.rates[key] = result.samples_seen / training
 
