@@ -4,8 +4,14 @@ No precision is fastest on every CPU: int8 won on an AVX-512 VNNI AMD, pre-packe
 costs 4x fp32 on a CPU without it. So, as FFTW's planner and cuDNN's benchmark mode do, the first time a model
 shape is sampled in a process, each path the model has runs its real step on each tile size for a fraction of a
 second; the fastest (by ``score``) whose probabilities stay within ``MAX_PROB_DIFF`` of fp32's wins, is logged
-once with the timings, and is kept for the process. Every run of that model then uses that path and tile shape, so a
-request merged with others is bit-identical to the same request alone.
+once with the timings, and is kept for the process. Every run of that model then uses that path, so a request
+merged with others is bit-identical to the same request alone.
+
+The tile: a matmul's rounding may depend on how many rows it has, so by default every run uses the one tile that
+``score`` picks (a class's tile, which a lone user also pays for). But the timing also finds out whether this
+machine's kernels give a row the same bits in every tile size (it compares the rows the tiles share). Where they do,
+each run takes the tiles that are cheapest for its own number of images (``Plan.tile_for``): 16 digits for one user
+run in a 16-row tile, a class's merged batch in large ones, and merged still equals alone.
 
 ``PIXELAR_PLAN=int8:16`` (a precision and a tile) skips the timing: "auto" is that precision where the model has
 it (else fp32), and every precision uses that tile. Runs in different processes are then identical too.
@@ -41,15 +47,26 @@ class Plan:
     tile: int
     seconds: dict = field(default_factory=dict)  # {(precision, tile): seconds per model call (one step of a tile)}
     prob_diff: dict = field(default_factory=dict)  # {precision: largest probability difference from fp32}
+    tile_exact: bool = False  # measured: a row's logits have the same bits in every tile size this precision ran
+
+    def tile_for(self, images: int) -> int:
+        """The rows per call for a run of ``images``: the plan's tile, or, where tiles are exact, the timed tile
+        with which the run's calls take least time."""
+        timed = [tile for precision, tile in self.seconds if precision == self.precision]
+        if not self.tile_exact or not timed:
+            return self.tile
+        return min(timed, key=lambda tile: (-(-images // tile) * self.seconds[self.precision, tile], tile))
 
     def describe(self) -> str:
         timings = ", ".join(f"{p}@{t} {s * 1e3:.2f}" for (p, t), s in self.seconds.items())
         diffs = ", ".join(f"{p} {d:.4f}" for p, d in self.prob_diff.items())
-        return f"{self.precision} at {self.tile} rows per call (ms per call: {timings or 'not timed'}; " \
+        tiles = "each run takes its cheapest tile (rows are exact in every tile)" if self.tile_exact else \
+            "every run uses it (rows are not exact across tiles, or not checked)"
+        return f"{self.precision} at {self.tile} rows per call, {tiles} (ms per call: {timings or 'not timed'}; " \
                f"largest probability difference from fp32: {diffs or 'not checked'})"
 
 
-_measured: dict[tuple, tuple[dict, dict]] = {}  # per model shape and device: (seconds, prob_diff) as in Plan
+_measured: dict[tuple, tuple[dict, dict, dict]] = {}  # per model shape and device: (seconds, prob_diff, exact)
 _lock = threading.Lock()
 
 
@@ -90,19 +107,27 @@ def _pinned(pinned: str, precision: str, usable: list[str]) -> Plan:
 
 
 @torch.no_grad()
-def _measure(model, candidates: list[str]) -> tuple[dict, dict]:
-    """Time each path on each tile with the model's real steps and check each against fp32: (seconds, prob_diff)."""
+def _measure(model, candidates: list[str]) -> tuple[dict, dict, dict]:
+    """Time each path on each tile with the model's real steps and check each against fp32: (seconds, prob_diff,
+    exact), where exact[precision] says whether the rows every tile shares had the same bits in every tile."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     dice = torch.Generator().manual_seed(0)
     canvas = torch.randint(model.k, (max(TILES), N_PIXELS), generator=dice).to(device)  # (rows, 784) noise
     labels = (torch.arange(max(TILES)) % getattr(model.config, "num_classes", 10)).to(device)
-    seconds, prob_diff, reference = {}, {}, {}  # seconds per model call
+    seconds, prob_diff, reference, exact = {}, {}, {}, {}  # seconds per model call
     for precision in candidates:
+        smallest = None  # this precision's logits on the smallest tile: (steps, TILES[0], K)
         for tile in TILES:
             took, logits = _time(model, PRECISION_DTYPES[precision], labels[:tile], canvas[:tile])
             seconds[precision, tile] = took
+            if smallest is None:
+                smallest, exact[precision] = logits, True
+            else:
+                steps = min(len(logits), len(smallest))
+                shared = logits[:steps, : TILES[0]]
+                exact[precision] = exact[precision] and torch.equal(shared, smallest[:steps])
             if precision == "fp32":
                 reference[tile] = logits
             elif tile in reference:
@@ -112,14 +137,14 @@ def _measure(model, candidates: list[str]) -> tuple[dict, dict]:
             if ("fp32", tile) in seconds and seconds[precision, tile] > SLOW * seconds["fp32", tile]:
                 break
     model.train(was_training)
-    return seconds, prob_diff
+    return seconds, prob_diff, exact
 
 
-def _choose(seconds: dict, prob_diff: dict, candidates: list[str], accurate_only: bool) -> Plan:
+def _choose(seconds: dict, prob_diff: dict, exact: dict, candidates: list[str], accurate_only: bool) -> Plan:
     """The best-scoring (precision, tile) among ``candidates`` (if ``accurate_only``, among the accurate ones)."""
     allowed = [key for key in seconds if key[0] in candidates and (not accurate_only or prob_diff.get(key[0], 0.0) <= MAX_PROB_DIFF)]
     precision, tile = min(allowed, key=lambda key: score(key[1], seconds[key]))
-    return Plan(precision, tile, seconds, prob_diff)
+    return Plan(precision, tile, seconds, prob_diff, exact.get(precision, False))
 
 
 def score(tile: int, seconds_per_call: float) -> float:

@@ -150,15 +150,17 @@ def sample_many(model, requests: Sequence[Request], precision: str = "auto", wor
     """Run several requests for one model as one batch; each gets exactly the trace it would get alone.
 
     The precision path and the tile size come from ``pixelar.planner`` (timed once per model shape and process).
-    The model runs on tiles of that many rows (the last one padded): a matmul's rounding depends on how many rows
-    it has, so a row's logits must not depend on how many other images share the run. Tiles are independent, so
+    The model runs on tiles of that many rows (the last one padded): a matmul's rounding may depend on how many rows
+    it has, so a row's logits must not depend on how many other images share the run (the planner lets the tile
+    follow the run's size only where it measured that the tile's size changes no bits). Tiles are independent, so
     ``workers`` threads (one torch thread each) may each take a share of them, with the result of one worker
     of one torch thread.
     """
     device = next(model.parameters()).device
     path = plan(model, precision)
     dtype = PRECISION_DTYPES[path.precision]
-    n, tile_rows = sum(r.n for r in requests), path.tile
+    n = sum(r.n for r in requests)
+    tile_rows = path.tile_for(n)
     rows = -(-n // tile_rows) * tile_rows
     labels = _padded(torch.cat([r.labels for r in requests]), rows, 0).to(device)
     given = _padded(torch.cat([r.given for r in requests]), rows, -1).to(device)

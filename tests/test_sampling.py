@@ -145,6 +145,24 @@ def test_without_the_private_onednn_ops_int8_is_not_offered_and_sampling_still_w
     assert planner.plan(model).precision == "fp32"  # pinned to int8, where there is none: fp32
 
 
+def test_where_tiles_are_exact_each_run_takes_its_cheapest_tile_and_elsewhere_the_plans():
+    seconds = {("int8", 16): 0.8, ("int8", 32): 1.3, ("int8", 64): 2.2, ("int8", 128): 3.3, ("fp32", 16): 0.1}
+    exact = planner.Plan("int8", 64, seconds, tile_exact=True)
+    assert [exact.tile_for(n) for n in (1, 16, 17, 40, 480)] == [16, 16, 32, 64, 128]  # fp32's times do not count
+    assert {planner.Plan("int8", 64, seconds).tile_for(n) for n in (1, 16, 480)} == {64}
+    assert "cheapest tile" in exact.describe() and "every run uses it" in planner.Plan("int8", 64, seconds).describe()
+
+
+def test_the_planner_finds_out_whether_a_rows_bits_depend_on_its_tile():
+    """A model whose logits move by 1e-6 with the number of rows in a call (as a kernel chosen by row count may
+    round): the planner sees it, and every run then uses the one planned tile."""
+    drifting = tiny("v1", hidden=46)
+    step = drifting.step
+    drifting.step = lambda state, t, canvas: step(state, t, canvas) + 1e-6 * len(canvas)
+    moved = planner.plan(drifting, "fp32")
+    assert not moved.tile_exact and {moved.tile_for(n) for n in (1, 16, 480)} == {moved.tile}
+
+
 def test_the_tile_score_weighs_one_user_against_a_class():
     assert planner.score(16, 1.0) == 5.0  # a class of 480 is 30 calls: 5x its patience of 6 one-user waits
     assert planner.score(128, 1.0) == 1.0  # one call for one user, 4 for a class
