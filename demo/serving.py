@@ -15,7 +15,9 @@ digits).
 
 The step player's "where it looked" maps (``influence``) are one forward and backward pass over one image
 (~35-40 ms): they run on the asking request's thread, one at a time after any sampling run in progress, and at
-most ``INFLUENCE_LINE`` wait (their server function bypasses the queue; more are refused at once).
+most ``INFLUENCE_LINE`` wait (their server function bypasses the queue; more are refused at once). After each map
+the next one waits ``INFLUENCE_REST`` times as long as it took, so maps never take more than a quarter of one core,
+however many pages ask: 120 callers asking every second slowed a class's samples 7x before this rest.
 
 The app builds one ``Batcher`` (``app.build_app``) and hands it to every tab; tests build their own.
 """
@@ -41,6 +43,7 @@ MAX_IMAGES_PER_RUN = 512  # larger merged runs are split, so the first users are
 TRAINING_THREAD = "pixelar-training"  # the name of a training run's thread (demo/training.py)
 INFLUENCE_LINE = 4  # "where it looked" asks computing or waiting at once; more are told the server is busy
 YIELD_SECONDS = 2.0  # the longest a map waits for a sampling run in progress: samples go first
+INFLUENCE_REST = 3.0  # after a map that took c seconds, the next starts c x this later: maps get <= 1/4 of a core
 
 
 def workers() -> int:
@@ -79,6 +82,7 @@ class Batcher:
         self._lock = threading.Lock()
         self._influence_line = threading.BoundedSemaphore(INFLUENCE_LINE)
         self._influence_lock = threading.Lock()
+        self._influence_rested_at = 0.0  # time.monotonic() from which the next map may start
 
     def sample(self, model, **kwargs) -> pixelar.Trace:
         """``pixelar.sample(model, **kwargs)``, merged with whatever other requests arrive at the same time."""
@@ -97,8 +101,14 @@ class Batcher:
             raise Busy("The server is busy: pause again in a moment to see where it looked.")
         try:
             with self._influence_lock:
+                time.sleep(max(0.0, self._influence_rested_at - time.monotonic()))
                 self.idle.wait(YIELD_SECONDS)
-                return pixelar.influence(model, tokens, label, step)
+                began = time.monotonic()
+                try:
+                    return pixelar.influence(model, tokens, label, step)
+                finally:
+                    ended = time.monotonic()
+                    self._influence_rested_at = ended + INFLUENCE_REST * (ended - began)
         finally:
             self._influence_line.release()
 

@@ -1,6 +1,7 @@
 """The app's request batcher: users asking at the same moment share runs, and each gets exactly what they get alone."""
 import os
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -82,3 +83,21 @@ def test_a_merged_run_uses_every_core_unless_a_training_run_holds_one():
     finally:
         hold.set()
         training.join()
+
+
+def test_maps_asked_back_to_back_take_at_most_a_quarter_of_a_core():
+    """However fast pages ask, each "where it looked" map is followed by a rest of ``INFLUENCE_REST`` times its
+    length before the next starts, so maps cannot crowd out a class's samples (issue 15, point 7)."""
+    batcher, model, tokens = Batcher(), tiny("v3", hidden=256), np.zeros(784, dtype=np.int64)
+
+    def one_map() -> float:
+        began = time.monotonic()
+        pixelar.influence(model, tokens, 1, 500)
+        return time.monotonic() - began
+
+    compute = min(one_map() for _ in range(3))
+    began = time.monotonic()
+    for _ in range(6):
+        batcher.influence(model, tokens, 1, 500)
+    back_to_back = time.monotonic() - began  # without the rests about 6 maps' time, with them about 21
+    assert back_to_back >= 0.5 * (6 + 5 * serving.INFLUENCE_REST) * compute
