@@ -185,9 +185,11 @@ class PixelCNNState:
 
     ``x``: (n, pad + 28, pad + 28 + pad, E+1) the embedded canvas; ``v[l]``: (n, ring, pad + 28 + pad, C) the
     vertical stack's last ``ring`` rows (row r in slot r % ring; a row reads the rows up to 8 above it);
-    ``h[l]``: (n, pad + 28, C) the current row of the horizontal stack; ``link[l]``: (n, 28, 2C) the current
-    row's vertical-to-horizontal input plus biases. Weights are cast to ``dtype`` once, here: autocast around
-    each step would cast them again at every step.
+    ``h[l]``: (pad + 28, n, C) the current row of the horizontal stack; ``link[l]``: (28, n, 2C) the current
+    row's vertical-to-horizontal input plus biases. ``h`` and ``link`` are column first, so that one column is
+    a contiguous (n, C) matrix a step's matmuls read and write in place (a step is ~60 small calls: every copy
+    saved counts; 11% of V4's time for 16 images). Weights are cast to ``dtype`` once, here: autocast around each step would cast them again
+    at every step.
     """
 
     def __init__(self, model: GatedPixelCNN, labels: torch.Tensor, dtype: torch.dtype):
@@ -202,8 +204,8 @@ class PixelCNNState:
         self.x[:, p:, p : p + IMAGE_SIZE, -1] = 1.0  # the constant channel, inside the image only
         # slots of rows above the image (r < 0) are ones not yet written, so zero, as the padding they stand for
         self.v = [zeros(n, self.ring, width, ch) for _ in range(c.layers + 1)]
-        self.h = [zeros(n, p + IMAGE_SIZE, ch) for _ in range(c.layers + 1)]
-        self.link: list[torch.Tensor] = [None] * (c.layers + 1)  # (n, 28, 2C) each, set at the start of a row
+        self.h = [zeros(p + IMAGE_SIZE, n, ch) for _ in range(c.layers + 1)]
+        self.link: list[torch.Tensor] = [None] * (c.layers + 1)  # (28, n, 2C) each, set at the start of a row
 
         def cast(w: torch.Tensor) -> torch.Tensor:
             return w.detach().to(dtype).contiguous()
@@ -212,16 +214,16 @@ class PixelCNNState:
             return cast(conv.weight[:, :, 0, 0].t())
 
         cls_in, cls_v, cls_h = (cast(b) for b in m._class_biases(labels))
-        self.cls_v_in, self.cls_h_in = cls_in[:, None, :ch], cls_in[:, None, ch:]  # (n, 1, C)
+        self.cls_v_in, self.cls_h_in = cls_in[:, None, :ch], cls_in[None, :, ch:]  # (n, 1, C), (1, n, C)
         self.cls_v = [b[:, :, None, None] for b in cls_v.unbind(1)]  # (n, 2C, 1, 1)
-        self.cls_h = [b[:, None] for b in cls_h.unbind(1)]  # (n, 1, 2C)
+        self.cls_h = [b[None] for b in cls_h.unbind(1)]  # (1, n, 2C)
         self.embedding = cast(m.token_embedding.weight)  # (K, E)
         self.v_in = (cast(m.v_in.weight), cast(m.v_in.bias))
         self.v_conv = [(cast(conv.weight), cast(conv.bias)) for conv in m.v_conv]
         self.v_out = [(matrix(conv), cast(conv.bias)) for conv in m.v_out]
-        # horizontal weights as matrices over (tap, channel) patches
+        # horizontal weights as matrices over (tap, channel) patches; a block's two taps (columns r - d and r) apart
         self.w_h_in = cast(m.h_in.weight[:, :, 0].permute(2, 1, 0).reshape(-1, ch))  # (3(E+1), C)
-        self.w_h = [cast(conv.weight[:, :, 0].permute(2, 1, 0).reshape(2 * ch, 2 * ch)) for conv in m.h_conv]
+        self.w_h = [tuple(cast(conv.weight[:, :, 0, tap].t()) for tap in (0, 1)) for conv in m.h_conv]  # (C, 2C) each
         self.h_out = [(matrix(conv), cast(conv.bias)) for conv in m.h_out]  # (C, C), (C,)
         self.w_link = [matrix(m.v_to_h_in)] + [matrix(conv) for conv in m.v_to_h]
         self.link_bias = [cast(m.h_in.bias)] + [cast(conv.bias) for conv in m.h_conv]
@@ -237,14 +239,12 @@ class PixelCNNState:
             self._vertical_row(i)
         r = p + j  # column of pixel (i, j) in padded maps
         patch = self.x[:, p + i, r - FIRST_LEFT : r].reshape(len(canvas), -1)  # (n, 3(E+1))
-        h = torch.addmm(self.link[0][:, j], patch, self.w_h_in)  # (n, C)
-        self.h[0][:, r] = h
+        h = torch.addmm(self.link[0][j], patch, self.w_h_in, out=self.h[0][r])  # (n, C), written in its cache
         for layer, d in enumerate(self.dilations):
-            prev = self.h[layer]
-            a = torch.addmm(self.link[layer + 1][:, j], prev[:, r - d : r + 1 : d].flatten(1), self.w_h[layer])  # (n, 2C)
+            w_left, w_here = self.w_h[layer]
+            a = torch.addmm(self.link[layer + 1][j], self.h[layer][r - d], w_left).addmm_(h, w_here)  # (n, 2C)
             w_out, b_out = self.h_out[layer]
-            h = torch.addmm(b_out, _gate(a, 1), w_out).add_(h)
-            self.h[layer + 1][:, r] = h
+            h = torch.addmm(b_out, _gate(a, 1), w_out, out=self.h[layer + 1][r]).add_(h)
         (w1, b1), (w2, b2) = self.head
         return torch.addmm(b2, torch.addmm(b1, h.relu(), w1).relu_(), w2)  # (n, K)
 
@@ -255,7 +255,7 @@ class PixelCNNState:
         slab = self.x[:, p + i - FIRST_ROWS : p + i, p - FIRST_HALF_WIDTH : p + IMAGE_SIZE + FIRST_HALF_WIDTH]
         v = F.conv2d(slab.permute(0, 3, 1, 2), *self.v_in)[:, :, 0].transpose(1, 2) + self.cls_v_in  # (n, 28, C)
         self.v[0][:, i % self.ring, cols] = v
-        self.link[0] = (v @ self.w_link[0]).add_(self.link_bias[0]).add_(self.cls_h_in)  # (n, 28, C)
+        self.link[0] = (v.transpose(0, 1) @ self.w_link[0]).add_(self.link_bias[0]).add_(self.cls_h_in)  # (28, n, C)
         for layer, d in enumerate(self.dilations):
             rows = [(i - d) % self.ring, i % self.ring]
             slab = self.v[layer][:, rows, p - d : p + IMAGE_SIZE + d].permute(0, 3, 1, 2)  # (n, C, 2, 28+2d)
@@ -263,4 +263,4 @@ class PixelCNNState:
             w_out, b_out = self.v_out[layer]
             v = torch.addmm(b_out, _gate(a, 1)[:, :, 0].transpose(1, 2).flatten(0, 1), w_out).view_as(v).add_(v)
             self.v[layer + 1][:, i % self.ring, cols] = v
-            self.link[layer + 1] = (v @ self.w_link[layer + 1]).add_(self.link_bias[layer + 1]).add_(self.cls_h[layer])
+            self.link[layer + 1] = (v.transpose(0, 1) @ self.w_link[layer + 1]).add_(self.link_bias[layer + 1]).add_(self.cls_h[layer])
