@@ -49,21 +49,30 @@ CSS = """
 #app-header { margin: 0 0 -6px 0; }
 #app-top { align-items: center; flex-wrap: nowrap; }
 #share-panel { max-width: 520px; }
-/* the lesson: a bar above the tabs, large enough for the back row; Back and Next are links styled as buttons */
-.lesson-bar a { display: inline-block; padding: 4px 12px; border-radius: 6px; font-size: 16px;
+/* the lesson: a bar in the header's place (so the tabs stay put), large enough for the back row; Back and Next are
+   links styled as buttons, first, so they stay in one place on every step; the title and its text run on as one text */
+#lesson { flex: 1 1 0; min-width: 0; }
+#lesson .html-container { padding: 0; }
+#app-top:has(#lesson .lesson-bar) :is(#app-header, #lesson-start) { display: none; }
+.lesson-bar a { display: inline-block; padding: 2px 12px; border-radius: 6px; font-size: 16px;
   background: var(--button-secondary-background-fill); color: var(--button-secondary-text-color); text-decoration: none;
   white-space: nowrap; }
-.lesson-bar { display: flex; flex-wrap: wrap; align-items: baseline; gap: 2px 12px; padding: 4px 10px; font-size: 17px;
+.lesson-bar { display: flex; align-items: baseline; gap: 12px; padding: 3px 10px; font-size: 17px; line-height: 1.35;
   border-left: 5px solid var(--color-accent); background: var(--background-fill-secondary); }
-.lesson-where { color: var(--body-text-color-subdued); font-size: 16px; }
-.lesson-moves { order: -1; display: flex; gap: 8px; }  /* first: Back and Next stay in one place on every step */
+.lesson-moves { display: flex; gap: 8px; flex: none; }
+.lesson-where { color: var(--body-text-color-subdued); font-size: 16px; white-space: nowrap; }
+.lesson-title { margin-right: 6px; }
 .lesson-bar a.lesson-next { background: var(--button-primary-background-fill); color: var(--button-primary-text-color); }
 #share-qr svg { width: min(420px, 80vw); height: auto; }
 #share-qr code { word-break: break-all; font-size: 14px; }
 #app-header p { font-size: 16px; margin: 0; }
-/* skipped checkpoint files: one line (the server log has the details), not a block that pushes the tabs down */
+/* skipped checkpoint files: one line (the server log has the details), not a block that pushes the tabs down;
+   none: no block at all (not even the gap around an empty one) */
+#shelf-notice:not(:has(p)) { display: none; }
 #shelf-notice p { font-size: 14px; margin: 0; white-space: nowrap; overflow: hidden; text-overflow: ellipsis;
   color: var(--color-accent); }
+/* ... and none in a lesson, whose bar has the header's place: the class does not need it (the teacher saw it before) */
+body:has(#lesson .lesson-bar) #shelf-notice { display: none; }
 .small-note, .small-note p { font-size: 15px; color: var(--body-text-color-subdued); }
 /* Gradio's label badge and its buttons (fullscreen, download) sit in a strip above a picture, never on it: the label
    takes its own line, the buttons go to the block's top right (beside the label, or on a strip of their own) */
@@ -79,6 +88,9 @@ CSS = """
 #generate-result.presenting .icon-button-wrapper { display: none; }
 #generate-result.presenting #generate-caption p { font-size: 18px; margin: 0; }
 .result-top { align-items: flex-start; flex-wrap: nowrap !important; }
+/* a tab's controls a little closer together than Gradio's 16 px: with the lesson bar, or a model's note under Digit,
+   they still end above a projector's 720 px */
+.controls { gap: 10px !important; }
 /* a result fits the projector's screen beside its controls (and above it, the strip of buttons) */
 .result img { max-height: calc(100vh - 265px); object-fit: contain; }
 /* the Draw tab: its readings, surprise maps and completion on one projector screen */
@@ -95,7 +107,8 @@ CSS = """
   .tab-container button { padding: 4px 6px !important; font-size: 15px !important; }  /* five tabs fit in 390 px */
   #shelf-notice p { white-space: normal; }
   #app-top { flex-wrap: wrap !important; }  /* the header on its own line, the lesson and share buttons under it */
-  #app-header { min-width: 100% !important; }
+  #app-header, #lesson { min-width: 100% !important; }
+  .lesson-bar { flex-wrap: wrap; gap: 2px 10px; }
   #generate-present { display: none; }  /* a phone is not a projector */
 }
 """
@@ -134,13 +147,13 @@ def build_app(checkpoints: str | Path, data_root: str | Path = "data",
     shelf, data_sets = Shelf(checkpoints, extra=board), DataSets(data_root)
     with gr.Blocks(title="pixelar: generating pixels one by one", delete_cache=(3600, 3600)) as app:
         session = gr.State(None, delete_callback=close_workspace)
-        with gr.Row(elem_id="app-top"):
+        with gr.Row(elem_id="app-top"):  # in a lesson, its bar takes the header's place: the tabs stay where they are
+            lesson = gr.HTML(visible=False, elem_id="lesson", padding=False)
             gr.Markdown(HEADER, elem_id="app-header")
             gr.Button("Start the lesson", link=step_href(1), link_target="_self", size="sm", elem_id="lesson-start",
                       min_width=120, scale=0)
             button = share_button()
         share = (button, *share_panel())  # under the header, when opened
-        lesson = gr.HTML(visible=False, elem_id="lesson", padding=False)
         notice = gr.Markdown(elem_id="shelf-notice")
         with gr.Tabs() as tab_row:
             tabs = [

@@ -69,7 +69,7 @@ def lesson_html(number: int) -> str:
     back = f'<a class="lesson-back" href="{html.escape(step_href(number - 1))}">◀ Back</a>' if number > 1 else ""
     ahead = (f'<a class="lesson-next" href="{html.escape(step_href(number + 1))}">Next ▶</a>' if number < len(LESSON)
              else '<a class="lesson-next" href="?">End of the lesson</a>')
-    return (f'<div class="lesson-bar"><span class="lesson-where">Lesson {number} of {len(LESSON)}</span>'
-            f'<b class="lesson-title">{html.escape(step.title)}</b>'
-            f'<span class="lesson-text">{html.escape(step.text)}</span>'
-            f'<span class="lesson-moves">{back}{ahead}</span></div>')
+    return (f'<div class="lesson-bar"><span class="lesson-moves">{back}{ahead}</span>'
+            f'<span class="lesson-where">Lesson {number} of {len(LESSON)}</span>'
+            f'<span><b class="lesson-title">{html.escape(step.title)}</b>'
+            f'<span class="lesson-text">{html.escape(step.text)}</span></span></div>')

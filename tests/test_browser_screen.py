@@ -3,7 +3,9 @@ scrolling (the closed "What to try here" help and the class board below the Trai
 the page scrolls to a result when it arrives, since it lands far below its button."""
 import pytest
 
+from demo.lesson import LESSON, step_href
 from test_browser import CHROMIUM, PHONE, PROJECTOR, browser, open_app, sample_into_player, shot  # noqa: F401
+from test_browser_links import loaded_player
 
 pytestmark = [
     pytest.mark.slow,
@@ -13,6 +15,7 @@ pytestmark = [
 
 TABS = {"Generate": "tab-generate", "Step through": "tab-step", "Explore": "tab-explore", "Draw": "tab-draw",
         "Train": "tab-train"}
+TABS_BY_LINK = {"generate": "tab-generate", "step": "tab-step", "explore": "tab-explore", "draw": "tab-draw", "train": "tab-train"}
 # every visible control of a tab that is off screen: [tag, text, top, bottom]
 OFF_SCREEN = """(id) => {
   const off = [];
@@ -37,6 +40,22 @@ def test_every_control_of_every_tab_is_on_a_projectors_screen(browser, app_serve
         assert page.evaluate(OFF_SCREEN, elem_id) == [], name
     sample_into_player(page)  # the player's own controls too, with a trace loaded
     assert page.evaluate(OFF_SCREEN, "tab-step") == []
+
+
+@pytest.mark.parametrize("number", [1, 8, 12])  # V1's grid (with its note under Digit), a what-if, Draw
+def test_in_the_lesson_the_bar_takes_the_headers_place_and_every_control_stays_on_screen(browser, app_server, number):
+    page = open_app(browser, app_server.url + step_href(number), PROJECTOR)
+    bar = page.locator("#lesson .lesson-bar")
+    bar.wait_for()
+    assert not page.locator("#app-header").is_visible() and bar.bounding_box()["y"] < 40  # in the header's row
+    tab = TABS_BY_LINK[LESSON[number - 1].link["tab"]]
+    if tab == "tab-generate":
+        page.locator("#generate-grid img").wait_for()  # the link's picture
+    elif tab == "tab-step":
+        loaded_player(page)
+    page.wait_for_timeout(500)
+    assert page.evaluate("() => window.scrollY") == 0
+    assert page.evaluate(OFF_SCREEN, tab) == [], number
 
 
 def test_a_phone_scrolls_to_the_result_when_it_arrives(browser, app_server):
