@@ -64,8 +64,8 @@ def main():
     hidden = model.config.hidden
     flops_per_image_step = 2 * hidden * (hidden + model.k)  # fc2 and fc_out; fc1 is a table lookup
     for precision in paths:
-        tile = planner.plan(model, precision).tile
         for batch in args.batches:
+            tile = planner.plan(model, precision).tile_for(batch)
             labels = [d % 10 for d in range(batch)]
             took = best_of(args.repeats, lambda: sample(model, batch, labels=labels, seed=0, precision=precision))
             rate = batch / took
@@ -87,7 +87,7 @@ def main():
             start = time.perf_counter()
             used = sample(m, 16, labels=labels, seed=0).precision
             times[name] = min(times[name], time.perf_counter() - start)
-            print(f"  16 {name} digits, auto ({used}, tile {planner.plan(m).tile}): {time.perf_counter() - start:.3f} s")
+            print(f"  16 {name} digits, auto ({used}, tile {planner.plan(m).tile_for(16)}): {time.perf_counter() - start:.3f} s")
     print(f"one user, 16 V3 digits under auto, one thread: {times['v3']:.3f} s (best of {args.repeats})")
     print(f"16 V4 / 16 V3 under auto ({v4_source}): {times['v4'] / times['v3']:.2f}x  (target: at most 1.5x)")
 

@@ -55,7 +55,7 @@ class Plan:
         timed = [tile for precision, tile in self.seconds if precision == self.precision]
         if not self.tile_exact or not timed:
             return self.tile
-        return min(timed, key=lambda tile: (-(-images // tile) * self.seconds[self.precision, tile], tile))
+        return min(timed, key=lambda tile: (_run_seconds(images, tile, self.seconds[self.precision, tile]), tile))
 
     def describe(self) -> str:
         timings = ", ".join(f"{p}@{t} {s * 1e3:.2f}" for (p, t), s in self.seconds.items())
@@ -141,16 +141,32 @@ def _measure(model, candidates: list[str]) -> tuple[dict, dict, dict]:
 
 
 def _choose(seconds: dict, prob_diff: dict, exact: dict, candidates: list[str], accurate_only: bool) -> Plan:
-    """The best-scoring (precision, tile) among ``candidates`` (if ``accurate_only``, among the accurate ones)."""
+    """The best-scoring path among ``candidates`` (if ``accurate_only``, among the accurate ones): a precision whose
+    tiles are exact is scored with each run on its cheapest tile, and its plan's tile is a class's; any other is
+    scored, and planned, one tile at a time."""
     allowed = [key for key in seconds if key[0] in candidates and (not accurate_only or prob_diff.get(key[0], 0.0) <= MAX_PROB_DIFF)]
-    precision, tile = min(allowed, key=lambda key: score(key[1], seconds[key]))
+    options = []  # (score, precision, tile)
+    for precision in dict.fromkeys(p for p, _ in allowed):
+        tiles = {tile: seconds[path, tile] for path, tile in allowed if path == precision}
+        if exact.get(precision, False):
+            options.append((score(tiles), precision, min(tiles, key=lambda tile: _run_seconds(CLASS, tile, tiles[tile]))))
+        else:
+            options += [(score({tile: took}), precision, tile) for tile, took in tiles.items()]
+    _, precision, tile = min(options, key=lambda option: option[0])
     return Plan(precision, tile, seconds, prob_diff, exact.get(precision, False))
 
 
-def score(tile: int, seconds_per_call: float) -> float:
-    """What a tile costs the app: the longer of one user's wait and a class's wait over its patience."""
-    calls = lambda images: -(-images // tile)  # noqa: E731
-    return max(calls(ONE_USER), calls(CLASS) / CLASS_PATIENCE) * seconds_per_call
+def score(tiles: dict[int, float]) -> float:
+    """What a path costs the app when a run may take any of ``tiles`` ({rows: seconds per call}): the longer of one
+    user's wait and a class's wait over its patience, each on its cheapest tile."""
+    def wait(images: int) -> float:
+        return min(_run_seconds(images, tile, took) for tile, took in tiles.items())
+
+    return max(wait(ONE_USER), wait(CLASS) / CLASS_PATIENCE)
+
+
+def _run_seconds(images: int, tile: int, seconds_per_call: float) -> float:
+    return -(-images // tile) * seconds_per_call
 
 
 def _time(model, dtype: torch.dtype, labels: torch.Tensor, canvas: torch.Tensor) -> tuple[float, torch.Tensor]:
