@@ -135,7 +135,7 @@ def main():
         p90 = latencies[min(len(latencies) - 1, int(0.9 * len(latencies)))]
         print(f"  answered {len(latencies)}: median {statistics.median(latencies):.2f} s, p90 {p90:.2f} s, slowest {latencies[-1]:.2f} s")
     print(f"  failures: {len(errors)}")
-    runs = re.findall(r"merged run: (\d+) requests, (\d+) images, ([\d.]+) s", server.output())
+    runs = re.findall(r"merged run: (\d+) requests, (\d+) images, \d+ threads, ([\d.]+) s", server.output())
     print(f"  the server's merged runs: {', '.join(f'{r} requests / {i} images in {s} s' for r, i, s in runs[1:])}")
     for error in errors[:5]:
         print(f"    {error}")

@@ -111,13 +111,14 @@ def chosen_prob_heatmap(trace: Trace, index: int = 0, step: int = N_PIXELS, scal
 
 def tile(pictures: list[Image.Image], columns: int | None = None, pad: int = 4, captions: list[str] | None = None) -> Image.Image:
     """Equal-sized pictures in a grid with a gutter; optional one-line caption under each, its font sized to
-    the pictures (up to 24 px, for a projector) and shrunk until the longest caption fits its picture."""
+    the pictures (a seventh of a picture's width, up to 40 px: the app shows a 16-image grid at about half its
+    size, so 20 px on a projector) and shrunk until the longest caption fits its picture."""
     if not pictures:
         raise ValueError("nothing to tile")
     columns = columns or math.ceil(math.sqrt(len(pictures)))
     rows = math.ceil(len(pictures) / columns)
     w, h = pictures[0].size
-    font_size = max(14, min(24, w // 9))
+    font_size = max(14, min(40, w // 7))
     font = ImageFont.load_default(size=font_size)
     while captions and font_size > 10 and max(font.getlength(c) for c in captions) > w - 4:
         font_size -= 1
