@@ -75,6 +75,12 @@ def press_sample(url: str, fn_index: int, trigger: int, session: str, seed: int)
     """One press of Sample in one session, as the page makes it: join the queue, read the stream to the end; the
     event's outputs."""
     data = [None, "v3", 3, 1.0, 0, 1, seed, False]  # session state, model, digit, temperature, top-k, top-p, seed, new
+    return call_event(url, fn_index, trigger, session, data)
+
+
+def call_event(url: str, fn_index: int, trigger: int | None, session: str, data: list) -> list:
+    """One event of one session, as the page runs it: join the queue, read the stream to the end; its outputs.
+    A state input may be None: the server keeps each session's states."""
     with httpx.Client(base_url=url + "gradio_api/", timeout=300) as http:
         http.post("queue/join", json={"data": data, "fn_index": fn_index, "trigger_id": trigger,
                                       "session_hash": session, "event_data": None}).raise_for_status()
@@ -84,6 +90,6 @@ def press_sample(url: str, fn_index: int, trigger: int, session: str, seed: int)
                     message = json.loads(line[5:])
                     if message.get("msg") == "process_completed":
                         if not message.get("success"):
-                            raise RuntimeError(f"Sample failed: {message.get('output')}")
+                            raise RuntimeError(f"event {fn_index} failed: {message.get('output')}")
                         return message["output"]["data"]
     raise RuntimeError("the stream ended without an answer")

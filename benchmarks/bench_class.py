@@ -5,7 +5,8 @@ Run: python -m benchmarks.bench_class [--users 30] [--waiting 30] [--no-training
 1. Starts ``python app.py`` on a free port with the shipped checkpoints.
 2. One user opens the app in headless Chromium, goes to Train and presses Start with the default preset, the way a
    user does, and waits until the run reports its first progress. ``--waiting`` more pages press Start too and
-   wait in the training line (each page asks for its turn every few seconds, as a real one does).
+   wait in the training line, asking for their turn every 2 s as the tab's timer does; they are HTTP clients of
+   the queue API the page uses, not Chromium pages, which would take the server's cores on a small machine.
 3. N gradio_client users each call ``/generate`` for 16 V3 samples at the same moment (each with its own seed).
 4. Prints the median, p90 and slowest latency, the failures, and the training's own rate before and during the load.
 
@@ -20,11 +21,13 @@ import statistics
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 
+import httpx
 from gradio_client import Client
 
-from benchmarks.app_server import AppServer
+from benchmarks.app_server import AppServer, call_event
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,16 +48,44 @@ def start_training(url: str, playwright):
     return browser, page
 
 
-def join_line(browser, url: str) -> object:
-    """A page that presses Start while another run trains, and waits until it reads that it is in line."""
-    page = browser.new_page(viewport={"width": 1280, "height": 720})
-    page.goto(url)
-    page.get_by_role("tab", name="Train").click(timeout=300_000)  # the page's own load events come first
-    page.locator("#train-start").click(timeout=300_000)
-    page.wait_for_function(
-        "() => /ahead of yours/.test(document.querySelector('#train-status')?.innerText || '')", timeout=180_000
-    )
-    return page
+class WaitingPage(threading.Thread):
+    """A page in the training line, as the Train tab runs it but over the queue API (thirty Chromium pages would
+    take this machine's two cores from the server): press Start, ask for the run's turn, then ask again every
+    ``POLL_SECONDS`` (the tab's timer) until stopped. ``status``: the last status line it was sent."""
+
+    POLL_SECONDS = 2.0
+
+    def __init__(self, url: str, events: dict):
+        super().__init__(daemon=True)
+        self.url, self.events, self.session = url, events, uuid.uuid4().hex[:11]
+        self.status, self.error, self.stopped = "", None, threading.Event()
+
+    def run(self) -> None:
+        try:
+            start, first_turn, next_turn = (self.events[name] for name in ("start", "first_turn", "next_turn"))
+            call_event(self.url, *start, self.session, list(self.events["start_values"]))
+            self.status = str(call_event(self.url, *first_turn, self.session, [None, None])[0])
+            while not self.stopped.wait(self.POLL_SECONDS):
+                self.status = str(call_event(self.url, *next_turn, self.session, [None, None])[0])
+        except Exception as error:  # a benchmark reports failures of any kind
+            self.error = f"{type(error).__name__}: {error}"[:200]
+
+
+def train_events(url: str) -> dict:
+    """From the page's config: Start's event and its default inputs, the run that follows it, and the timer's ask
+    for a turn, each as (fn_index, trigger id)."""
+    config = httpx.get(url + "config", timeout=30).json()
+    components = {c["id"]: c for c in config["components"]}
+    button = next(c["id"] for c in config["components"] if c.get("props", {}).get("elem_id") == "train-start")
+    start = next(d for d in config["dependencies"] if [button, "click"] in d["targets"])
+    first_turn = next(d for d in config["dependencies"] if d.get("trigger_after") == start["id"])
+    next_turn = next(d for d in config["dependencies"]
+                     if d["inputs"] == first_turn["inputs"] and any(event == "tick" for _, event in d["targets"]))
+    return {
+        "start": (start["id"], button), "first_turn": (first_turn["id"], None),
+        "next_turn": (next_turn["id"], next(target for target, event in next_turn["targets"] if event == "tick")),
+        "start_values": [components[i].get("props", {}).get("value") for i in start["inputs"]],
+    }
 
 
 def training_rate(page) -> float | None:
@@ -112,14 +143,18 @@ def main():
             rate_before = None
             if not args.no_training:
                 browser, page = start_training(server.url, playwright)
-                waiting = [join_line(browser, server.url) for _ in range(args.waiting)]
-                time.sleep(3)
+                waiting = [WaitingPage(server.url, train_events(server.url)) for _ in range(args.waiting)]
+                for waiter in waiting:
+                    waiter.start()
+                time.sleep(3 + WaitingPage.POLL_SECONDS)
+                in_line = sum("ahead of yours" in waiter.status for waiter in waiting)
                 rate_before = training_rate(page)
             latencies, errors = class_asks(server.url, args.users, args.samples)
             rate_during = None if args.no_training else training_rate(page)
             if not args.no_training:
-                lines = [p.locator("#train-status").inner_text() for p in waiting]
-                still = sum("ahead of yours" in line for line in lines)
+                still = sum("ahead of yours" in waiter.status for waiter in waiting)
+                for waiter in waiting:
+                    waiter.stopped.set()
             if browser is not None:
                 page.locator("#train-stop").click()
                 browser.close()
@@ -140,7 +175,9 @@ def main():
     for error in errors[:5]:
         print(f"    {error}")
     if args.waiting and not args.no_training:
-        print(f"  pages still told their place in line after the class asked: {still} of {args.waiting}")
+        print(f"  pages told their place in line before the class asked: {in_line} of {args.waiting}; after: {still}")
+        errors_in_line = [waiter.error for waiter in waiting if waiter.error]
+        print(f"  pages in line that failed: {len(errors_in_line)}" + (f" ({errors_in_line[0]})" if errors_in_line else ""))
     if rate_before is not None:
         print(f"  training: {rate_before:,.0f} samples/s before the class asked, {rate_during or 0:,.0f} samples/s just after")
 
