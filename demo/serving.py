@@ -17,7 +17,8 @@ The step player's "where it looked" maps (``influence``) are one forward and bac
 (~35-40 ms): they run on the asking request's thread, one at a time after any sampling run in progress, and at
 most ``INFLUENCE_LINE`` wait (their server function bypasses the queue; more are refused at once). After each map
 the next one waits ``INFLUENCE_REST`` times as long as it took, so maps never take more than a quarter of one core,
-however many pages ask: 120 callers asking every second slowed a class's samples 7x before this rest.
+however many pages ask: with 120 callers asking every second, one image from ``/generate`` took 1.3x its
+time alone (``benchmarks/soak.py``; the audit measured 7.5x before the line and this rest).
 
 The app builds one ``Batcher`` (``app.build_app``) and hands it to every tab; tests build their own.
 """
