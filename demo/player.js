@@ -454,9 +454,19 @@ ui.reset.addEventListener('click', () => {
   st.dirty = true;
 });
 ui.back.addEventListener('click', () => { st.single = !st.single; buildPanels(); st.dirty = true; });
+// Present shows the lesson's bar too, if the page has one: a copy, since only the player is on the screen then
+function showLesson(on) {
+  ui.root.querySelectorAll('.px-lesson').forEach((strip) => strip.remove());
+  const bar = on && document.querySelector('#lesson .lesson-bar');
+  if (!bar) return;
+  const strip = bar.cloneNode(true);
+  strip.classList.add('px-lesson');
+  ui.root.prepend(strip);
+}
 ui.present.addEventListener('click', () => {
   const on = !ui.root.classList.contains('px-presenting');
   ui.root.classList.toggle('px-presenting', on);
+  showLesson(on);
   ui.present.textContent = on ? 'Leave full screen (Esc)' : 'Present (full screen)';
   if (on && ui.root.requestFullscreen) ui.root.requestFullscreen().catch(() => {});
   if (!on && document.fullscreenElement) document.exitFullscreen().catch(() => {});
@@ -464,7 +474,7 @@ ui.present.addEventListener('click', () => {
 });
 document.addEventListener('fullscreenchange', () => {
   if (!document.fullscreenElement && ui.root.classList.contains('px-presenting')) {
-    ui.root.classList.remove('px-presenting'); ui.present.textContent = 'Present (full screen)'; st.dirty = true;
+    ui.root.classList.remove('px-presenting'); showLesson(false); ui.present.textContent = 'Present (full screen)'; st.dirty = true;
   }
 });
 document.addEventListener('keydown', (e) => {

@@ -156,6 +156,20 @@ def test_the_lesson_walks_with_next_and_back(browser, app_server):
     assert LESSON[step].title in page.locator("#lesson .lesson-bar").inner_text()
     assert step_of(page) == int(LESSON[step].link["step"])
     shot(page, "lesson")
+    page.locator("#step-player .px-present").click()  # the lesson's bar comes along into Present
+    strip = page.locator("#step-player .px-lesson")
+    strip.get_by_text(LESSON[step].title).wait_for()
+    page.wait_for_timeout(300)  # one refit
+    canvas = page.locator("#step-player .px-canvas").bounding_box()
+    assert canvas["height"] >= 600  # still readable from the back row
+    for selector in (".px-lesson", ".px-bars", ".px-entropy-map", ".px-reshape"):
+        box = page.locator(f"#step-player {selector}").first.bounding_box()
+        assert box["x"] >= canvas["x"] + canvas["width"] and box["y"] + box["height"] <= 720, selector
+    assert page.locator("#step-player .px-entropy-map").bounding_box()["height"] >= 150
+    assert page.locator("#step-player .px-bars").first.bounding_box()["height"] >= 150  # not squeezed by the strip
+    shot(page, "lesson-present")
+    page.keyboard.press("Escape")
+    strip.wait_for(state="detached")
     page.locator("#lesson .lesson-back").click()
     page.wait_for_url(re.compile(f"lesson={step}&|lesson={step}$"))
     page.locator("#lesson .lesson-bar").get_by_text(LESSON[step - 1].title).wait_for()
