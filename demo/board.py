@@ -355,12 +355,23 @@ class Board:
                                    f"{e.nll:.2f} bits/px"])
                 for e in self.entries() if e.state == "ready"}
 
-    def model(self, key: str) -> PixelModel:
-        """The loaded model of a ready, visible entry by its picker name (``"board-7"``); KeyError if there is none.
-        Models are shared by every session and only read; a few stay loaded, the least recently used go."""
+    def _ready(self, key: str):
+        """The ready, visible entry whose picker name is ``key`` (``"board-7"``); KeyError if there is none."""
         entry = self.entry(key[len("board-"):]) if isinstance(key, str) and key.startswith("board-") else None
         if entry is None or entry.hidden or entry.state != "ready":
             raise KeyError(key)
+        return entry
+
+    def title(self, key: str) -> str:
+        """What captions call a ready entry, by its picker name: ``"Ada's model (board #7)"`` (plain text, cleaned of
+        invalid Unicode; each view escapes it); KeyError if there is none."""
+        entry = self._ready(key)
+        return clean_text(f"{entry.name} (board #{entry.id})")
+
+    def model(self, key: str) -> PixelModel:
+        """The loaded model of a ready, visible entry by its picker name (``"board-7"``); KeyError if there is none.
+        Models are shared by every session and only read; a few stay loaded, the least recently used go."""
+        entry = self._ready(key)
         with self._loaded_lock:
             if entry.id in self._loaded:
                 self._loaded.move_to_end(entry.id)

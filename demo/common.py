@@ -263,6 +263,11 @@ class Settings:
     top_k: int | None
     top_p: float | None
     seed: int
+    title: str | None = None  # what captions call the model (``Shelf.title``); None: its name
+
+    def shown(self) -> str:
+        """The model's name as captions show it (plain text: each view escapes it)."""
+        return self.title or self.name
 
     def sample_kwargs(self) -> dict:
         return {"labels": self.label, "temperature": self.temperature, "seed": self.seed,
@@ -323,7 +328,7 @@ class SamplerControls:
         return Settings(
             name=name, model=model, class_names=names, label=check_class(model, digit, names),
             temperature=temperature, top_k=check_top_k(top_k, model.k), top_p=top_p,
-            seed=seed,
+            seed=seed, title=self.shelf.title(name),
         )
 
 

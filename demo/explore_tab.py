@@ -70,7 +70,7 @@ def complete(services: Services, settings: Settings, grey: np.ndarray, label: in
            else "which does not know the class")
     text = (
         f"The first **{keep_rows} rows** (above the red line) are the real {as_markdown(names[label])}; "
-        f"**{as_markdown(settings.name)}** "
+        f"**{as_markdown(settings.shown())}** "
         f"({model_title(model.name)}), {how}, drew the rest {len(trace)} times ({settings.describe()})."
     )
     return sheet, text

@@ -69,7 +69,7 @@ def summary(settings: Settings, trace: pixelar.Trace, digit) -> str:
     else:
         what = f"“{as_markdown(settings.class_names[trace.labels[0]])}”"
     return (
-        f"**{len(trace)} samples** from **{as_markdown(settings.name)}**, "
+        f"**{len(trace)} samples** from **{as_markdown(settings.shown())}**, "
         f"{model_title(model.name)}{_trained_on(model)}; "
         f"class: {what}; {settings.describe()}."
     )
@@ -190,7 +190,7 @@ def build_generate_tab(shelf: Shelf, session: gr.State, services: Services) -> B
             traces = services.sample_each(settings.model, [{**kwargs, "n": 1, "temperature": t} for t in STRIP_TEMPERATURES])
             class_name = settings.class_name(label)
             what = f"class “{as_markdown(class_name)}”" if class_name else "no class (this model ignores it)"
-            text = (f"**{as_markdown(settings.name)}**, {what}, seed **{settings.seed}** at four temperatures: "
+            text = (f"**{as_markdown(settings.shown())}**, {what}, seed **{settings.seed}** at four temperatures: "
                     f"every pixel rolls the same dice, only the temperature differs.\n\n{COLD_LESSON}")
             return pictures.temperature_row(traces), gr.Image(None, visible=False), text, settings.seed
 

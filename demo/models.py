@@ -102,7 +102,8 @@ class Shelf:
     def __init__(self, folder: str | Path, extra=None):
         self.folder = Path(folder)
         # Another source of shared, read-only models offered after the shipped ones (the class board, demo/board.py):
-        # ``extra.labels()`` -> {name: label}, ``extra.model(name)`` -> the model, KeyError when it has none.
+        # ``extra.labels()`` -> {name: label}, ``extra.model(name)`` -> the model and ``extra.title(name)`` -> what
+        # captions call it, each KeyError when it has none.
         self.extra = extra
         self._entries: dict[Path, tuple[float, PixelModel | None, str | None]] = {}  # mtime, model, why refused
         self._lock = threading.Lock()
@@ -187,6 +188,16 @@ class Shelf:
         if not known:
             raise ValueError(f"unknown model {name!r}: there are no models yet. {self.hint()}")
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(known)}")
+
+    def title(self, name: str) -> str:
+        """What captions call the model picked as ``name``: a class board entry by its own name, any other by
+        ``name`` itself (the file's stem, or the name this session gave it)."""
+        if self.extra is not None:
+            try:
+                return self.extra.title(name)
+            except KeyError:
+                pass
+        return name
 
     def by_kind(self) -> dict[str, str]:
         """One shipped checkpoint per model kind, for side-by-side comparisons: ``{"v1": "v1", ...}``."""

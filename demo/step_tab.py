@@ -73,7 +73,7 @@ def what_if_value(services: Services, drawn: Generation, model, at: int, token: 
 def describe(settings: Settings, trace: pixelar.Trace) -> str:
     """The player's caption, plain text (the page shows it with ``textContent``): model, class and settings."""
     what = f"class “{settings.class_name(int(trace.labels[0]))}”" if settings.model.conditional else "no class"
-    return f"{clean_text(settings.name)} · {what} · {settings.describe().replace('**', '')}"
+    return f"{clean_text(settings.shown())} · {what} · {settings.describe().replace('**', '')}"
 
 
 def player_value(generation: Generation, caption: str, step: int = 0, other: pixelar.Trace | None = None,

@@ -68,8 +68,11 @@ def test_publish_score_list_and_restart(tiny_checkpoints, tmp_path):
     labels = dict((name, label) for label, name in shelf.choices(None))
     assert labels[v3.key].startswith("board · Ada's V3 (#")
     assert shelf.get(v3.key, None) is board.model(v3.key)
+    assert shelf.title(v3.key) == f"Ada's V3 (board #{v3.id})" and shelf.title("v3") == "v3"  # what captions call them
     with pytest.raises(ValueError, match="unknown model"):
         shelf.get("board-999", None)
+    with pytest.raises(KeyError):
+        board.title("board-999")
 
     again = make_board(tmp_path / "data")  # a restart
     assert again.entries() == board.entries()

@@ -127,7 +127,7 @@ def test_one_session_publishes_and_another_opens_it(browser, app_server, tiny_ch
     reader.locator("#tab-step").get_by_label("Model").first.click()
     reader.get_by_role("option").filter(has_text="board · Ada's <b>tiny</b> V1").first.click()
     sample_into_player(reader)
-    assert reader.locator("#step-player .px-caption").inner_text().startswith("board-")
+    assert reader.locator("#step-player .px-caption").inner_text().startswith("Ada's <b>tiny</b> V1 (board #")
     link = wait_for_query(reader, tab="step")
     assert link["model"].startswith("board-")  # a board model is linkable
     third = open_app(browser, reader.url)
