@@ -52,10 +52,10 @@ class Plan:
     def tile_for(self, images: int) -> int:
         """The rows per call for a run of ``images``: the plan's tile, or, where tiles are exact, the timed tile
         with which the run's calls take least time."""
-        timed = [tile for precision, tile in self.seconds if precision == self.precision]
+        timed = {tile: took for (precision, tile), took in self.seconds.items() if precision == self.precision}
         if not self.tile_exact or not timed:
             return self.tile
-        return min(timed, key=lambda tile: (_run_seconds(images, tile, self.seconds[self.precision, tile]), tile))
+        return _cheapest_tile(images, timed)
 
     def describe(self) -> str:
         timings = ", ".join(f"{p}@{t} {s * 1e3:.2f}" for (p, t), s in self.seconds.items())
@@ -149,7 +149,7 @@ def _choose(seconds: dict, prob_diff: dict, exact: dict, candidates: list[str], 
     for precision in dict.fromkeys(p for p, _ in allowed):
         tiles = {tile: seconds[path, tile] for path, tile in allowed if path == precision}
         if exact.get(precision, False):
-            options.append((score(tiles), precision, min(tiles, key=lambda tile: _run_seconds(CLASS, tile, tiles[tile]))))
+            options.append((score(tiles), precision, _cheapest_tile(CLASS, tiles)))
         else:
             options += [(score({tile: took}), precision, tile) for tile, took in tiles.items()]
     _, precision, tile = min(options, key=lambda option: option[0])
@@ -160,9 +160,16 @@ def score(tiles: dict[int, float]) -> float:
     """What a path costs the app when a run may take any of ``tiles`` ({rows: seconds per call}): the longer of one
     user's wait and a class's wait over its patience, each on its cheapest tile."""
     def wait(images: int) -> float:
-        return min(_run_seconds(images, tile, took) for tile, took in tiles.items())
+        tile = _cheapest_tile(images, tiles)
+        return _run_seconds(images, tile, tiles[tile])
 
     return max(wait(ONE_USER), wait(CLASS) / CLASS_PATIENCE)
+
+
+def _cheapest_tile(images: int, tiles: dict[int, float]) -> int:
+    """The tile of ``tiles`` ({rows: seconds per call}) on which a run of ``images`` takes least time (ties: the
+    smaller tile)."""
+    return min(tiles, key=lambda tile: (_run_seconds(images, tile, tiles[tile]), tile))
 
 
 def _run_seconds(images: int, tile: int, seconds_per_call: float) -> float:
