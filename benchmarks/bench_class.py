@@ -143,7 +143,8 @@ def main():
             rate_before = None
             if not args.no_training:
                 browser, page = start_training(server.url, playwright)
-                waiting = [WaitingPage(server.url, train_events(server.url)) for _ in range(args.waiting)]
+                events = train_events(server.url)
+                waiting = [WaitingPage(server.url, events) for _ in range(args.waiting)]
                 for waiter in waiting:
                     waiter.start()
                 time.sleep(3 + WaitingPage.POLL_SECONDS)
