@@ -188,8 +188,8 @@ class PixelCNNState:
     ``h[l]``: (pad + 28, n, C) the current row of the horizontal stack; ``link[l]``: (28, n, 2C) the current
     row's vertical-to-horizontal input plus biases. ``h`` and ``link`` are column first, so that one column is
     a contiguous (n, C) matrix a step's matmuls read and write in place (a step is ~60 small calls: every copy
-    saved counts; 11% of V4's time for 16 images). Weights are cast to ``dtype`` once, here: autocast around each step would cast them again
-    at every step.
+    saved counts). Weights are cast to ``dtype`` once, here: autocast around each step would cast them again at
+    every step.
     """
 
     def __init__(self, model: GatedPixelCNN, labels: torch.Tensor, dtype: torch.dtype):
