@@ -240,4 +240,4 @@ def build_draw_tab(shelf: Shelf, data_sets: DataSets, session: gr.State, service
                      queue=False, **private)
         finish_button.click(on_finish, [digit, model, keep_rows, finish_as, session], [completion, completion_caption],
                             **SAMPLING, show_progress_on=[completion], **private)
-    return BuiltTab(tab, [model], picker_link("draw", tab, model, shelf))
+    return BuiltTab(tab, [model], picker_link("draw", model, shelf))

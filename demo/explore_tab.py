@@ -224,4 +224,4 @@ def build_explore_tab(shelf: Shelf, data_sets: DataSets, session: gr.State, serv
             [completions, completion_caption, controls.seed], **SAMPLING, show_progress_on=[completions],
             **private,
         )
-    return BuiltTab(tab, [model], picker_link("explore", tab, model, shelf))
+    return BuiltTab(tab, [model], picker_link("explore", model, shelf))

@@ -213,7 +213,7 @@ def build_generate_tab(shelf: Shelf, session: gr.State, services: Services) -> B
             return {**sampler_updates(controls, inputs), count: n, show_entropy: with_entropy, **shown}
 
         link_keys = {**controls.link_keys(), "n": count, "entropy": show_entropy}
-        link = TabLink("generate", tab, link_keys, open_link, [*controls.inputs, count, show_entropy, *results])
+        link = TabLink("generate", link_keys, open_link, [*controls.inputs, count, show_entropy, *results])
 
         # the API's digit is a number box of its own: a bad one gets the field's message, not a radio's traceback
         api_digit = gr.Number(value=ALL_CLASSES, visible=False)

@@ -30,12 +30,20 @@ MAX_VALUE_CHARS = 200  # a model's name is at most this long
 LINK_JS = """
 () => {
   const values = {};
-  let tab = 'generate', lesson = null, ready = false;
+  let names = [], tab = 'generate', lesson = null, ready = false;
   const write = () => {
     if (!ready) return;
     const query = new URLSearchParams({tab, ...(values[tab] || {}), ...(lesson ? {lesson} : {})});
     history.replaceState(history.state, '', `${location.pathname}?${query}`);
   };
+  // The tab on screen, read from the page: Gradio's select events run one after another behind the tab's server
+  // calls, so a busy server would leave the URL naming the tab before.
+  const follow = () => {
+    const shown = names.find(name => document.getElementById(`tab-${name}`)?.checkVisibility());
+    if (shown && shown !== tab) { tab = shown; write(); }
+  };
+  new MutationObserver(() => requestAnimationFrame(follow))
+    .observe(document.body, {attributes: true, attributeFilter: ['aria-selected'], subtree: true});
   window.pixelarLink = {
     set(name, key, value) {
       const own = values[name] = values[name] || {};
@@ -43,11 +51,12 @@ LINK_JS = """
       else own[key] = value === true ? '1' : String(value);
       if (name === tab) write();
     },
-    tab(name) { tab = name; write(); },
     ready(opened, step, layout, now) {  // the tab and lesson step the link opened; every linked control's value
       layout.forEach(([name, key], i) => window.pixelarLink.set(name, key, now[i]));
-      if (opened) tab = opened;  // else the tab a student opened meanwhile, or the first
+      names = [...new Set(layout.map(([name]) => name))];
+      if (opened) tab = opened;  // else the tab on screen (a student may have opened one meanwhile)
       lesson = step; ready = true; write();
+      if (!opened) follow();
     },
   };
 }
@@ -56,12 +65,11 @@ LINK_JS = """
 
 @dataclass
 class TabLink:
-    """What one tab keeps in the URL. ``keys``: query key -> the control whose value it carries (the page writes it
+    """What one tab keeps in the URL. ``name``: the tab's id (its panel's elem_id is ``tab-<name>``). ``keys``: query key -> the control whose value it carries (the page writes it
     as the control changes). ``open(values, workspace)``: the tab's components' updates for a link's values (raw
     strings of known keys); it raises ValueError naming a bad value. ``outputs``: every component ``open`` updates."""
 
     name: str
-    tab: gr.Tab
     keys: dict[str, gr.components.Component]
     open: Callable[[dict[str, str], Workspace | None], dict]
     outputs: list = field(default_factory=list)
@@ -120,7 +128,7 @@ def sampler_updates(controls: SamplerControls, inputs: list) -> dict:
     return dict(zip(controls.inputs, inputs))
 
 
-def picker_link(name: str, tab: gr.Tab, picker: gr.Dropdown, shelf: Shelf) -> TabLink:
+def picker_link(name: str, picker: gr.Dropdown, shelf: Shelf) -> TabLink:
     """The link of a tab whose state is its model picker (Explore, Draw): the model, checked by the shelf."""
 
     def open_model(values: dict[str, str], workspace: Workspace | None) -> dict:
@@ -129,7 +137,7 @@ def picker_link(name: str, tab: gr.Tab, picker: gr.Dropdown, shelf: Shelf) -> Ta
         shelf.get(values["model"], workspace)  # an unknown model is named
         return {picker: values["model"]}
 
-    return TabLink(name, tab, {"model": picker}, open_model, [picker])
+    return TabLink(name, {"model": picker}, open_model, [picker])
 
 
 def share_link(page_url) -> str:
@@ -208,7 +216,6 @@ def wire_links(tabs: gr.Tabs, built: list[BuiltTab], session: gr.State, after, s
     for link in links.values():
         for key, box in link.keys.items():
             box.change(None, inputs=[box], js=f"(v) => {{ window.pixelarLink && window.pixelarLink.set('{link.name}', '{key}', v); }}")
-        link.tab.select(None, js=f"() => {{ window.pixelarLink && window.pixelarLink.tab('{link.name}'); }}")
 
     button, panel, qr = share
 

@@ -166,6 +166,6 @@ def build_step_tab(shelf: Shelf, session: gr.State, services: Services) -> Built
             outputs = drawn_for(settings, workspace, step, what_if, as_flag(values.get("look"), False))
             return {**sampler_updates(controls, inputs), **dict(zip(sample_outputs, outputs))}
 
-        link = TabLink("step", tab, controls.link_keys(), open_link, [*controls.inputs, *sample_outputs],
+        link = TabLink("step", controls.link_keys(), open_link, [*controls.inputs, *sample_outputs],
                        extra_keys=("step", "whatif", "look"))
     return BuiltTab(tab, [controls.model], link)

@@ -432,4 +432,4 @@ def build_train_tab(data_sets: DataSets, session: gr.State, slot: TrainingSlot |
     v = view
     keys = {"model": v.kind, "context": v.context, "k": v.k_bins, "data": v.dataset, "preset": v.budget}
     outputs = [*keys.values(), v.steps, v.batch_size, v.learning_rate]
-    return BuiltTab(view.tab, link=TabLink("train", view.tab, keys, functools.partial(open_link, view), outputs))
+    return BuiltTab(view.tab, link=TabLink("train", keys, functools.partial(open_link, view), outputs))

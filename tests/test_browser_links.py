@@ -23,8 +23,11 @@ def query(page) -> dict:
 
 def wait_for_query(page, **expected) -> dict:
     """Wait until the page's URL holds ``expected`` (the page writes it as things change)."""
-    page.wait_for_function("expected => { const q = new URLSearchParams(location.search);"
-                           " return Object.entries(expected).every(([k, v]) => q.get(k) === v); }", arg=expected)
+    try:
+        page.wait_for_function("expected => { const q = new URLSearchParams(location.search);"
+                               " return Object.entries(expected).every(([k, v]) => q.get(k) === v); }", arg=expected)
+    except Exception as error:
+        raise AssertionError(f"the URL never held {expected}: {page.url}") from error
     return query(page)
 
 
@@ -60,6 +63,20 @@ def test_a_link_opens_the_same_image_at_the_same_step_in_another_session(browser
     shot(second, "link-opened")
 
 
+def test_the_url_follows_the_tab_while_the_server_is_busy(browser, app_server):
+    """Gradio runs a tab's select listeners one after another, behind the tab's server calls; on a busy server the
+    URL named the tab before. With every server call held, the URL still follows the tab at once."""
+    page = open_app(browser, app_server.url)
+    wait_for_query(page, tab="generate")
+    held = []
+    page.route("**/gradio_api/**", lambda route: held.append(route))
+    page.get_by_role("tab", name="Step through").click()
+    page.set_default_timeout(10_000)
+    wait_for_query(page, tab="step")
+    assert held  # the tab's server calls were waiting all along
+    page.context.close()
+
+
 def test_a_generate_link_opens_the_same_grid(browser, app_server):
     first = open_app(browser, app_server.url)
     first.locator("#tab-generate .seed-box input").fill("4321")
@@ -92,14 +109,14 @@ def test_share_shows_the_link_and_a_qr_code(browser, app_server):
     wait_for_query(page, tab="train", model="v1", context="7", k="8")
     assert page.locator("#train-k input").input_value() == "8"
     page.locator("#share-button").click()
-    page.locator("#share-qr svg").wait_for()
+    page.locator("#share-qr svg.segno").wait_for()
     shown = page.locator("#share-qr code").inner_text()
     assert parse_qs(urlsplit(shown).query) == parse_qs(urlsplit(page.url).query)
-    box = page.locator("#share-qr svg").bounding_box()
+    box = page.locator("#share-qr svg.segno").bounding_box()
     assert box["width"] >= 300  # large enough to scan from the back of a room
     shot(page, "share")
     page.locator("#share-close").click()
-    page.locator("#share-qr svg").wait_for(state="hidden")
+    page.locator("#share-qr svg.segno").wait_for(state="hidden")
 
 
 def test_one_session_publishes_and_another_opens_it(browser, app_server, tiny_checkpoints):

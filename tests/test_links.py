@@ -17,7 +17,7 @@ def test_numbers_flags_and_lengths():
     assert as_flag("1", False) is True and as_flag("false", True) is False and as_flag(None, True) is True
     with pytest.raises(ValueError, match="1 or 0"):
         as_flag("yes please", False)
-    link = TabLink("step", None, {"model": None, "seed": None}, lambda values, workspace: {}, extra_keys=("step",))
+    link = TabLink("step", {"model": None, "seed": None}, lambda values, workspace: {}, extra_keys=("step",))
     assert link_values({"model": "v3", "step": "5", "other": "x"}, link) == {"model": "v3", "step": "5"}
     with pytest.raises(ValueError, match="'model' is longer"):
         link_values({"model": "m" * (MAX_VALUE_CHARS + 1)}, link)
