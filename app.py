@@ -64,6 +64,8 @@ CSS = """
 .lesson-title { margin-right: 6px; }
 .lesson-bar a.lesson-next { background: var(--button-primary-background-fill); color: var(--button-primary-text-color); }
 #share-qr svg { width: min(420px, 80vw); height: auto; }
+/* a long model name ends in an ellipsis before the picker's arrow, not under it (the open list shows it whole) */
+.model-picker input[role=combobox] { text-overflow: ellipsis; padding-right: 28px; }
 #share-qr code { word-break: break-all; font-size: 14px; }
 #app-header p { font-size: 16px; margin: 0; }
 /* skipped checkpoint files: one line (the server log has the details), not a block that pushes the tabs down;

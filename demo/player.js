@@ -534,10 +534,11 @@ function tick(now) {
     if (st.step >= N) st.playing = false;
     st.dirty = true;
   }
+  if (st.dirty) { st.dirty = false; draw(); }
+  // refit once the frame's text is in (a new readout may take another line), so a new image is never drawn too tall
   const size = [element.clientWidth, window.innerHeight, ui.root.getBoundingClientRect().top + window.scrollY,
                 ui.root.offsetHeight, st.id, st.single, ui.root.className].join('x');  // settles after one refit
-  if (size !== lastSize) { lastSize = size; fitHeight(); st.dirty = true; }
-  if (st.dirty) { st.dirty = false; draw(); }
+  if (size !== lastSize) { lastSize = size; fitHeight(); draw(); }
   askWhereItLooked(now);
   share(now);
 }

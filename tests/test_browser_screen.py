@@ -28,6 +28,16 @@ OFF_SCREEN = """(id) => {
   }
   return off;
 }"""
+# for each model picker on screen: how far its text runs past the left edge of its arrow (> 0: under the arrow)
+UNDER_THE_ARROW = """(id) => [...document.getElementById(id).querySelectorAll('.model-picker')].filter(p => p.checkVisibility())
+  .map(picker => {
+    const input = picker.querySelector('input'), style = getComputedStyle(input), box = input.getBoundingClientRect();
+    const pen = document.createElement('canvas').getContext('2d');
+    pen.font = style.font;
+    const room = input.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    const end = box.left + parseFloat(style.paddingLeft) + Math.min(pen.measureText(input.value).width, room);
+    return end - picker.querySelector('.icon-wrap').getBoundingClientRect().left;
+  })"""
 
 
 def test_every_control_of_every_tab_is_on_a_projectors_screen(browser, app_server):
@@ -38,8 +48,11 @@ def test_every_control_of_every_tab_is_on_a_projectors_screen(browser, app_serve
         page.wait_for_timeout(500)  # the tab's own refresh
         assert page.evaluate("() => window.scrollY") == 0
         assert page.evaluate(OFF_SCREEN, elem_id) == [], name
+        assert all(overlap <= 0 for overlap in page.evaluate(UNDER_THE_ARROW, elem_id)), name
     sample_into_player(page)  # the player's own controls too, with a trace loaded
-    assert page.evaluate(OFF_SCREEN, "tab-step") == []
+    off = page.evaluate(OFF_SCREEN, "tab-step")
+    shot(page, "step-loaded")
+    assert off == []
 
 
 @pytest.mark.parametrize("number", [1, 8, 12])  # V1's grid (with its note under Digit), a what-if, Draw
@@ -56,6 +69,14 @@ def test_in_the_lesson_the_bar_takes_the_headers_place_and_every_control_stays_o
     page.wait_for_timeout(500)
     assert page.evaluate("() => window.scrollY") == 0
     assert page.evaluate(OFF_SCREEN, tab) == [], number
+    if "whatif" in LESSON[number - 1].link:  # the two-panel Present keeps the lesson's bar, and every panel fits
+        page.locator("#step-player .px-present").click()
+        page.locator("#step-player .px-lesson").get_by_text(LESSON[number - 1].title).wait_for()
+        page.wait_for_timeout(300)  # one refit
+        boxes = [page.locator(f"#step-player {part}").nth(panel).bounding_box()
+                 for part in (".px-canvas", ".px-bars", ".px-maps") for panel in (0, 1)]
+        assert all(box["y"] + box["height"] <= 720 for box in boxes) and boxes[0]["height"] >= 400, boxes
+        shot(page, "lesson-what-if-present")
 
 
 def test_a_phone_scrolls_to_the_result_when_it_arrives(browser, app_server):
