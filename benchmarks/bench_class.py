@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+CLIENT_WAIT_SECONDS = 300  # how long a user waits for an answer and its picture
 
 
 def start_training(url: str, playwright):
@@ -96,8 +97,10 @@ def training_rate(page) -> float | None:
 
 
 def class_asks(url: str, users: int, n: int) -> tuple[list[float], list[str]]:
-    """``users`` clients call /generate at the same moment: (latencies of the answered, errors)."""
-    clients = [Client(url, verbose=False) for _ in range(users)]
+    """``users`` clients call /generate at the same moment: (latencies of the answered, errors). Each waits for its
+    answer and its picture as a browser does: up to ``CLIENT_WAIT_SECONDS`` (gradio_client's own limit is 5 s a read,
+    which a busy server's picture download can exceed after the answer has been sent)."""
+    clients = [Client(url, verbose=False, httpx_kwargs={"timeout": CLIENT_WAIT_SECONDS}) for _ in range(users)]
     latencies, errors = [], []
     start = threading.Barrier(users)
     lock = threading.Lock()
