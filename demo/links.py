@@ -65,9 +65,10 @@ LINK_JS = """
 
 @dataclass
 class TabLink:
-    """What one tab keeps in the URL. ``name``: the tab's id (its panel's elem_id is ``tab-<name>``). ``keys``: query key -> the control whose value it carries (the page writes it
-    as the control changes). ``open(values, workspace)``: the tab's components' updates for a link's values (raw
-    strings of known keys); it raises ValueError naming a bad value. ``outputs``: every component ``open`` updates."""
+    """What one tab keeps in the URL. ``name``: the tab's id (its panel's elem_id is ``tab-<name>``, which the page
+    watches). ``keys``: query key -> the control whose value it carries (the page writes it as the control changes).
+    ``open(values, workspace)``: the tab's components' updates for a link's values (raw strings of known keys); it
+    raises ValueError naming a bad value. ``outputs``: every component ``open`` updates."""
 
     name: str
     keys: dict[str, gr.components.Component]
