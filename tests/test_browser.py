@@ -432,6 +432,7 @@ PLAYER_LAYOUT = """() => { const root = document.querySelector('#step-player .px
       canvas: panel.querySelector('.px-canvas').getBoundingClientRect().width,
       bars: panel.querySelector('.px-bars').clientWidth, labels: hook.binLabels(i),
       mapsBottom: panel.querySelector('.px-maps').getBoundingClientRect().bottom,
+      map: panel.querySelector('.px-entropy-map').getBoundingClientRect().toJSON(),
       readoutTop: panel.querySelector('.px-readout').getBoundingClientRect().top}))}; }"""
 
 
@@ -465,6 +466,8 @@ def test_a_what_if_keeps_its_caption_bin_numbers_and_pictures_readable(browser, 
     two = player_layout(page)
     assert two["two"] and len(two["panels"]) == 2
     check_readable(two)
+    if viewport is PHONE:  # the futures stack: each takes the width, its maps as large as one image's (were 110 px)
+        assert all(min(panel["map"]["width"], panel["map"]["height"]) >= 120 for panel in two["panels"]), two["panels"]
     page.evaluate("() => document.querySelector('#step-player .px-player').scrollIntoView()")
     shot(page, f"what-if-{name}")
     page.locator("#step-player .px-back").click()
