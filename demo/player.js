@@ -463,19 +463,17 @@ function showLesson(on) {
   strip.classList.add('px-lesson');
   ui.root.prepend(strip);
 }
-ui.present.addEventListener('click', () => {
-  const on = !ui.root.classList.contains('px-presenting');
+function present(on) {  // Present on or off: the button, and the browser leaving full screen (Esc)
   ui.root.classList.toggle('px-presenting', on);
   showLesson(on);
   ui.present.textContent = on ? 'Leave full screen (Esc)' : 'Present (full screen)';
   if (on && ui.root.requestFullscreen) ui.root.requestFullscreen().catch(() => {});
   if (!on && document.fullscreenElement) document.exitFullscreen().catch(() => {});
   st.dirty = true;
-});
+}
+ui.present.addEventListener('click', () => present(!ui.root.classList.contains('px-presenting')));
 document.addEventListener('fullscreenchange', () => {
-  if (!document.fullscreenElement && ui.root.classList.contains('px-presenting')) {
-    ui.root.classList.remove('px-presenting'); showLesson(false); ui.present.textContent = 'Present (full screen)'; st.dirty = true;
-  }
+  if (!document.fullscreenElement && ui.root.classList.contains('px-presenting')) present(false);
 });
 document.addEventListener('keydown', (e) => {
   if (!st.data || ui.root.offsetParent === null && !ui.root.classList.contains('px-presenting')) return;
